@@ -1,0 +1,205 @@
+"""export_models: build the DeepLab variants as verified single-partition uint8 TFLite models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from ..errors import EXIT_FAIL, EXIT_OK, UsageError
+from . import ArgumentParser, emit_json, run
+
+PROG = "export_models"
+
+DESCRIPTION = """\
+Export DeepLab v3 (MobileNetV2) variants to uint8 TFLite models that run as ONE NNAPI delegate partition.
+
+Two ways in:
+  --models-dir PATH   full pipeline per variant: download the checkpoint once into a cache (sha256-checked,
+                      resumable), run the patched deeplab/export_model.py of PATH (must carry our DeepLab
+                      patches: see tools/apply_patches.py) in --export-python, convert, verify, write.
+  --from-graph FILE   convert and verify an existing frozen graph (no upstream code or checkpoint needed).
+
+Every model is verified before it is written: the patched NNAPI delegate at Android API 29 must take it as
+one partition, and it must run in ai-edge-litert on a test image giving int32 1xHxW labels in range. Models
+are written atomically to --out with a manifest.json (sha256, size, specs, quantization, partitions, tool
+versions). A failing variant leaves no file and does not stop the others.
+
+Exit status: 0 all variants exported; 1 some variant failed; 2 bad usage or input.
+"""
+
+EPILOG = """\
+examples:
+  python tools/export_models.py --models-dir ~/src/models --out out/models --variants all
+  python tools/export_models.py --models-dir ~/src/models --out out \
+      --variants deeplabv3_mnv2_pascal_257_os16_quant,deeplabv3_mnv2_ade20k_513_os16_quant
+  python tools/export_models.py --from-graph frozen.pb --out out --num-classes 21 --input-size 513
+"""
+
+
+def _parser() -> ArgumentParser:
+    from argparse import RawDescriptionHelpFormatter
+
+    p = ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=RawDescriptionHelpFormatter)
+    src = p.add_argument_group("source (one of)")
+    src.add_argument("--models-dir", type=Path,
+                     help="patched tensorflow/models checkout (holds research/deeplab)")
+    src.add_argument("--from-graph", type=Path, metavar="FILE.pb", help="convert this frozen graph instead")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="output directory (created if needed)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    p.add_argument("--calibration-images", type=Path, metavar="DIR",
+                   help="quantize float checkpoints with ranges measured on these images (PNG/JPEG/.npy) "
+                        "instead of dummy ranges")
+    up = p.add_argument_group("--models-dir mode")
+    up.add_argument("--variants", metavar="NAME,...|all",
+                    help="variants to export (default: all; --list-variants shows them)")
+    up.add_argument("--list-variants", action="store_true", help="list the variant table and exit")
+    up.add_argument("--variant-table", type=Path, metavar="FILE", help="another variant table (TOML)")
+    up.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
+                    help="checkpoint download cache (default: $XDG_CACHE_HOME/deeplab-nnapi/checkpoints)")
+    up.add_argument("--export-python", metavar="PY",
+                    help="python that runs deeplab/export_model.py (TF 1.15); default $DEEPLAB_EXPORT_PYTHON "
+                         "or this python")
+    up.add_argument("--allow-unpinned", action="store_true",
+                    help="accept checkpoints whose sha256 the table does not pin "
+                         "(records what was downloaded)")
+    fg = p.add_argument_group("--from-graph mode")
+    fg.add_argument("--name", help="model name (default: the graph file's stem)")
+    fg.add_argument("--quantization", choices=("qat", "dummy", "calibrated"),
+                    help="default: qat if the graph has FakeQuant nodes, calibrated with "
+                         "--calibration-images, else dummy")
+    fg.add_argument("--num-classes", type=int, default=21, metavar="N",
+                    help="number of classes (default 21)")
+    fg.add_argument("--input-size", type=int, default=513, metavar="H",
+                    help="input height = width (default 513)")
+    fg.add_argument("--input-array", metavar="NAME", help="input node (default: the table's, "
+                    "MobilenetV2/MobilenetV2/input)")
+    fg.add_argument("--output-array", metavar="NAME", help="output node (default ArgMax)")
+    return p
+
+
+def _summary(outcomes, json_out: bool) -> None:
+    if json_out:
+        emit_json({"ok": all(o.ok for o in outcomes), "variants": [o.to_json() for o in outcomes]})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="export summary")
+    for col in ("variant", "result", "quantization", "partitions", "size", "time (s)", "detail"):
+        t.add_column(col)
+    for o in outcomes:
+        if o.ok:
+            q = o.entry["quantization"]["mode"]
+            d = o.entry["delegation"]
+            t.add_row(o.name, "[green]ok[/green]", q, str(d["delegate_partitions"]), str(o.entry["size"]),
+                      f"{o.seconds:.1f}", str(o.path))
+        else:
+            short = o.error if len(o.error) <= 60 else o.error[:57] + "..."
+            t.add_row(o.name, "[red]failed[/red]", "", "", "", f"{o.seconds:.1f}", f"{o.stage}: {short}")
+    console = Console()
+    console.print(t)
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        console.print(f"[red]{o.name}[/red] failed at {o.stage}: {o.error}", highlight=False)
+    console.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} variant(s) exported", highlight=False)
+
+
+def _has_fake_quant(graph: Path) -> bool:
+    from ..convert import read_graph_def
+
+    return any(n.op.startswith("FakeQuant") for n in read_graph_def(graph).node)
+
+
+def _body(argv: Optional[Sequence[str]]) -> int:
+    args = _parser().parse_args(argv)
+    from .. import export as ex
+    from ..variants import load_converter_defaults, load_variants, select
+
+    variants = load_variants(args.variant_table)
+    if args.list_variants:
+        rows = [{"name": v.name, "dataset": v.dataset, "num_classes": v.num_classes, "crop_size": v.crop_size,
+                 "output_stride": v.output_stride, "quantization": v.quantization,
+                 "checkpoint": v.checkpoint.name if v.checkpoint else None,
+                 "checkpoint_pinned": bool(v.checkpoint and v.checkpoint.pinned)} for v in variants.values()]
+        if args.json:
+            emit_json(rows)
+        else:
+            for r in rows:
+                size = f"{r['crop_size']}x{r['crop_size']}"
+                print(f"{r['name']:44} {r['dataset']:16} {r['num_classes']:4} {size:8} "
+                      f"os{r['output_stride']:<3} {r['quantization']}")
+        return EXIT_OK
+    if (args.models_dir is None) == (args.from_graph is None):
+        raise UsageError("give exactly one of --models-dir PATH or --from-graph FILE.pb")
+    only = {"--models-dir": ("variants", "checkpoint_dir", "export_python", "allow_unpinned"),
+            "--from-graph": ("name", "quantization", "input_array", "output_array")}
+    mode = "--models-dir" if args.models_dir is not None else "--from-graph"
+    for other, names in only.items():
+        if other != mode:
+            for n in names:
+                if getattr(args, n) not in (None, False):
+                    raise UsageError(f"--{n.replace('_', '-')} applies only with {other}")
+    if args.calibration_images is not None and not args.calibration_images.is_dir():
+        raise UsageError(f"--calibration-images {args.calibration_images}: not a directory")
+
+    if args.from_graph is not None:
+        chosen = _from_graph_variant(args, load_converter_defaults(args.variant_table))
+        provider = ex.file_graph_provider(args.from_graph)
+        versions = ex.tool_versions()
+    else:
+        chosen = select(variants, args.variants)  # unknown names: exit 2 before any work
+        ex.check_models_dir(args.models_dir)
+        if args.calibration_images is not None:
+            chosen = [v.with_quantization("calibrated") if v.quantization == "dummy" else v for v in chosen]
+        export_python = args.export_python or ex.default_export_python()
+        versions = ex.tool_versions(ex.export_python_tf_version(export_python))
+        from ..download import default_cache_dir
+
+        ckdir = args.checkpoint_dir or default_cache_dir()
+        rep = ex.Reporter(len(chosen), enabled=not args.quiet)
+        provider = ex.upstream_graph_provider(args.models_dir, ckdir, export_python,
+                                              allow_unpinned=args.allow_unpinned, progress=not args.quiet,
+                                              stage=rep.stage)
+        outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
+                          versions=versions, reporter=rep)
+        _summary(outcomes, args.json)
+        return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL
+
+    outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
+                      progress=not args.quiet, versions=versions)
+    _summary(outcomes, args.json)
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL
+
+
+def _from_graph_variant(args, defaults) -> List:
+    from dataclasses import replace
+
+    from ..variants import ad_hoc_variant
+
+    graph = args.from_graph
+    if not graph.is_file():
+        raise UsageError(f"--from-graph {graph}: no such file")
+    conv = defaults
+    if args.input_array:
+        conv = replace(conv, input_array=args.input_array)
+    if args.output_array:
+        conv = replace(conv, output_array=args.output_array)
+    quant = args.quantization
+    if quant is None:
+        if _has_fake_quant(graph):
+            quant = "qat"
+        else:
+            quant = "calibrated" if args.calibration_images is not None else "dummy"
+    if quant == "calibrated" and args.calibration_images is None:
+        raise UsageError("--quantization calibrated needs --calibration-images DIR")
+    name = args.name or graph.name.rsplit(".", 1)[0]
+    return [ad_hoc_variant(name, args.num_classes, args.input_size, quant, conv)]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return run(PROG, _body, argv)

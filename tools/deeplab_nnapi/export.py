@@ -1,0 +1,404 @@
+"""The export pipeline: checkpoint -> frozen graph -> uint8 TFLite -> verified model + manifest.
+
+Per variant (one at a time, each independent of the others):
+
+1. fetch the checkpoint into the cache (sha256-verified, resumable; :mod:`deeplab_nnapi.download`);
+2. run the patched ``deeplab/export_model.py`` of ``--models-dir`` with the variant's flags, in the Python
+   given by ``--export-python`` (TF 1.15 for the upstream code), into a temporary directory;
+3. convert the frozen graph (:mod:`deeplab_nnapi.convert`);
+4. verify it (:mod:`deeplab_nnapi.verify`): one NNAPI partition, right input/output, labels in range;
+5. write ``<out>/<name>.tflite`` atomically and update ``<out>/manifest.json`` (also atomically).
+
+``--from-graph`` enters at step 3 with an existing frozen graph. A failing variant leaves no file behind
+(an earlier, verified file of the same name stays as it was) and the next variant still runs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional
+
+from . import __version__
+from .errors import CheckFailed, ToolError, UsageError
+from .variants import Variant
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = 1
+PATCH_HINT = "python tools/apply_patches.py --models-dir {path}"
+
+
+class ExportFailed(CheckFailed):
+    """One variant failed at some stage (exit 1 overall)."""
+
+
+@dataclass
+class Outcome:
+    name: str
+    ok: bool = False
+    stage: str = ""  # stage reached (on failure: the stage that failed)
+    error: str = ""
+    path: Optional[Path] = None
+    entry: Dict[str, object] = field(default_factory=dict)
+    seconds: float = 0.0
+    conversion_seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        d = {"name": self.name, "ok": self.ok, "stage": self.stage, "seconds": round(self.seconds, 3),
+             "conversion_seconds": round(self.conversion_seconds, 3)}
+        if self.ok:
+            d["file"] = str(self.path)
+            for k in ("sha256", "size", "quantization", "delegation"):
+                d[k] = self.entry.get(k)
+        else:
+            d["error"] = self.error
+            reasons = self.entry.get("refusals")
+            if reasons:
+                d["refusals"] = reasons
+        return d
+
+
+# ----------------------------------------------------------------------------------------------------
+# small helpers
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _dist_version(*names: str) -> Optional[str]:
+    from importlib import metadata
+
+    for n in names:
+        try:
+            return metadata.version(n)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def tool_versions(export_python_tf: Optional[str] = None) -> Dict[str, Optional[str]]:
+    v = {
+        "deeplab-nnapi": __version__,
+        "python": platform.python_version(),
+        "tensorflow (converter)": _dist_version("tensorflow-cpu", "tensorflow", "tf-nightly"),
+        "ai-edge-litert": _dist_version("ai-edge-litert"),
+        "tflite": _dist_version("tflite"),
+        "numpy": _dist_version("numpy"),
+    }
+    if export_python_tf:
+        v["tensorflow (export_model.py)"] = export_python_tf
+    return v
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ----------------------------------------------------------------------------------------------------
+# manifest
+
+
+def load_manifest(out_dir: Path) -> dict:
+    p = Path(out_dir) / MANIFEST
+    if p.is_file():
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("schema") == MANIFEST_SCHEMA and isinstance(
+                    data.get("models"), dict):
+                return data
+        except (OSError, ValueError):
+            pass
+    return {"schema": MANIFEST_SCHEMA, "models": {}}
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> None:
+    # drop entries whose file is gone or no longer matches (edited by hand, replaced, ...)
+    models = {}
+    for name, entry in sorted(manifest.get("models", {}).items()):
+        f = Path(out_dir) / str(entry.get("file", ""))
+        if f.is_file() and f.stat().st_size == entry.get("size"):
+            models[name] = entry
+    manifest["models"] = models
+    manifest["updated"] = _now()
+    atomic_write(Path(out_dir) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+# ----------------------------------------------------------------------------------------------------
+# upstream side: models dir, checkpoints, export_model.py
+
+
+def check_models_dir(models_dir: Path) -> str:
+    """Refuse a tensorflow/models tree that does not carry our DeepLab patches; return its state message.
+
+    Accepted states: ``applied``, and ``fixed-upstream`` (the upstream code already builds what the
+    patches make it build; the verification of each model still guards the result).
+    """
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        raise UsageError(f"--models-dir {models_dir}: not a directory")
+    try:
+        from .patcher import tree_status
+    except ImportError as exc:
+        raise UsageError(f"cannot check --models-dir: patch checker unavailable ({exc})") from None
+    try:
+        st = tree_status(models_dir, target="models")
+    except ToolError as exc:
+        raise UsageError(f"--models-dir {models_dir}: {exc}; run: {PATCH_HINT.format(path=models_dir)}") \
+            from None
+    if st.state not in ("applied", "fixed-upstream"):
+        raise UsageError(f"--models-dir {models_dir} does not carry the DeepLab patches (state {st.state}: "
+                         f"{st.message}); run: {PATCH_HINT.format(path=models_dir)}")
+    script = models_dir / "research" / "deeplab" / "export_model.py"
+    if not script.is_file():
+        raise UsageError(f"--models-dir {models_dir}: no research/deeplab/export_model.py")
+    return str(st.message)
+
+
+def models_commit(models_dir: Path) -> Optional[str]:
+    try:
+        import git
+
+        return git.Repo(models_dir, search_parent_directories=False).head.commit.hexsha
+    except Exception:  # not a git checkout (e.g. an unpacked tarball): fine, just not recorded
+        return None
+
+
+@functools.cache
+def export_python_tf_version(export_python: str) -> str:
+    try:
+        r = subprocess.run([export_python, "-c", "import tensorflow as tf; print(tf.__version__)"],
+                           capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"--export-python {export_python}: cannot run ({exc})") from None
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"--export-python {export_python}: cannot import tensorflow ({last})")
+    return r.stdout.strip().splitlines()[-1]
+
+
+def run_export_model(variant: Variant, models_dir: Path, checkpoint_prefix: Path, export_python: str,
+                     workdir: Path) -> Path:
+    """Run the patched deeplab/export_model.py; return the frozen graph path."""
+    research = Path(models_dir).resolve() / "research"
+    pb = Path(workdir) / f"{variant.name}.pb"
+    cmd = [export_python, str(research / "deeplab" / "export_model.py"),
+           f"--checkpoint_path={checkpoint_prefix}", f"--export_path={pb}", *variant.export_flags]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(research), str(research / "slim")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    log = Path(workdir) / f"{variant.name}.export.log"
+    with open(log, "wb") as f:
+        r = subprocess.run(cmd, cwd=research, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0 or not pb.is_file():
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else "no output"
+        raise ExportFailed(f"export_model.py exited with {r.returncode}: {last}")
+    return pb
+
+
+# ----------------------------------------------------------------------------------------------------
+# the pipeline
+
+
+GraphProvider = Callable[[Variant, Path], "tuple[Path, Dict[str, object]]"]
+
+
+class Reporter:
+    """Progress per variant on stderr (rich)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+        self.total = total
+        self.enabled = enabled
+        self.index = 0
+
+    def start(self, name: str) -> None:
+        self.index += 1
+        if self.enabled:
+            self.console.print(f"[bold][{self.index}/{self.total}] {name}[/bold]")
+
+    def stage(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(f"    {text} ...")
+
+    def done(self, o: Outcome) -> None:
+        if not self.enabled:
+            return
+        if o.ok:
+            d = o.entry.get("delegation", {})
+            self.console.print(f"    [green]ok[/green] {o.path} ({o.entry.get('size')} bytes, "
+                               f"{d.get('delegate_partitions')} partition, {o.seconds:.1f} s)")
+        else:
+            self.console.print(f"    [red]FAILED[/red] at {o.stage}: {o.error}", markup=True)
+
+
+def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvider, manifest: dict, *,
+                    calibration_images: Optional[Path] = None, reporter: Optional[Reporter] = None,
+                    workdir: Optional[Path] = None) -> Outcome:
+    from .convert import convert_frozen_graph
+    from .verify import verify_model
+
+    o = Outcome(variant.name)
+    start = time.monotonic()
+    rep = reporter
+    own_tmp = None
+    if workdir is None:
+        own_tmp = tempfile.TemporaryDirectory(prefix=f"deeplab-export-{variant.name}-")
+        workdir = Path(own_tmp.name)
+    try:
+        o.stage = "graph"
+        if rep:
+            rep.stage("frozen graph")
+        pb, source = graph_provider(variant, workdir)
+        graph = Path(pb).read_bytes()
+
+        o.stage = "convert"
+        if rep:
+            rep.stage(f"converting ({variant.quantization})")
+        conv = convert_frozen_graph(graph, variant.converter, (variant.crop_size, variant.crop_size),
+                                    variant.quantization, calibration_images=calibration_images)
+        o.conversion_seconds = conv.seconds
+
+        o.stage = "verify"
+        if rep:
+            rep.stage("verifying (patched delegate, API 29; ai-edge-litert run)")
+        v = verify_model(conv.model, variant.num_classes, (variant.crop_size, variant.crop_size),
+                         mean=variant.converter.mean, std=variant.converter.std)
+        o.entry["refusals"] = v.refusals
+        if v.problems:
+            raise ExportFailed("; ".join(v.problems))
+
+        o.stage = "write"
+        target = Path(out_dir) / f"{variant.name}.tflite"
+        entry = {
+            "file": target.name,
+            "sha256": sha256_bytes(conv.model),
+            "size": len(conv.model),
+            "dataset": variant.dataset,
+            "num_classes": variant.num_classes,
+            "input": v.input_spec,
+            "output": v.output_spec,
+            "quantization": {"mode": variant.quantization, "mean": variant.converter.mean,
+                             "std": variant.converter.std,
+                             **({"default_ranges": list(variant.converter.default_ranges)}
+                                if variant.quantization == "dummy" else {}),
+                             **({"calibration": conv.calibration} if conv.calibration else {})},
+            "delegation": {"delegate": "patched", "android_api": 29,
+                           "delegate_partitions": v.delegate_partitions, "plan_nodes": v.plan_nodes,
+                           "single_partition": v.single_partition},
+            "converter": variant.converter.to_json(),
+            "source": {**source, "graph_sha256": sha256_bytes(graph)},
+            "export_flags": list(variant.export_flags),
+            "labels_on_test_image": v.labels_seen,
+            "conversion_seconds": round(conv.seconds, 3),
+            "tool_versions": manifest.get("tool_versions", {}),
+            "created": _now(),
+        }
+        atomic_write(target, conv.model)
+        o.entry, o.path, o.ok = entry, target, True
+        manifest.setdefault("models", {})[variant.name] = entry
+        write_manifest(out_dir, manifest)
+        o.stage = "done"
+    except ToolError as exc:
+        o.error = str(exc)
+    except OSError as exc:
+        o.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        o.seconds = time.monotonic() - start
+        if own_tmp is not None:
+            own_tmp.cleanup()
+    return o
+
+
+def run(variants: Iterable[Variant], out_dir: Path, graph_provider: GraphProvider, *,
+        calibration_images: Optional[Path] = None, progress: bool = True,
+        versions: Optional[Dict[str, Optional[str]]] = None, reporter: Optional[Reporter] = None,
+        ) -> List[Outcome]:
+    variants = list(variants)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out_dir}: {exc.strerror or exc}") from None
+    manifest = load_manifest(out_dir)
+    manifest["tool_versions"] = versions or tool_versions()
+    rep = reporter or Reporter(len(variants), enabled=progress)
+    outcomes = []
+    for variant in variants:
+        rep.start(variant.name)
+        o = process_variant(variant, out_dir, graph_provider, manifest, calibration_images=calibration_images,
+                            reporter=rep)
+        rep.done(o)
+        outcomes.append(o)
+    return outcomes
+
+
+def upstream_graph_provider(models_dir: Path, checkpoint_dir: Path, export_python: str, *,
+                            allow_unpinned: bool = False, progress: bool = True,
+                            stage: Optional[Callable[[str], None]] = None) -> GraphProvider:
+    """Checkpoint fetch + patched export_model.py, as a graph provider for :func:`run`."""
+    from .download import extract_checkpoint, fetch
+
+    def provide(variant: Variant, workdir: Path):
+        ck = variant.checkpoint
+        if ck is None:
+            raise ExportFailed("variant has no checkpoint")
+        if not ck.pinned and not allow_unpinned:
+            raise ExportFailed(f"checkpoint {ck.name} has no pinned sha256 in variants.toml "
+                               "(pin it, or pass --allow-unpinned to record the one downloaded)")
+        if stage:
+            stage(f"checkpoint {ck.filename}")
+        got = fetch(ck.url, checkpoint_dir, ck.sha256 or None, progress=progress)
+        prefix = extract_checkpoint(got.path, ck.member_dir, ck.prefix, Path(checkpoint_dir) / "extracted",
+                                    archive_sha256=got.sha256)
+        if stage:
+            stage("deeplab/export_model.py")
+        pb = run_export_model(variant, models_dir, prefix, export_python, workdir)
+        return pb, {"checkpoint": ck.name, "checkpoint_url": ck.url, "checkpoint_sha256": got.sha256,
+                    "checkpoint_pinned": ck.pinned, "models_commit": models_commit(models_dir)}
+
+    return provide
+
+
+def file_graph_provider(path: Path) -> GraphProvider:
+    def provide(variant: Variant, workdir: Path):
+        return Path(path), {"graph_file": Path(path).name}
+
+    return provide
+
+
+def default_export_python() -> str:
+    return os.environ.get("DEEPLAB_EXPORT_PYTHON") or sys.executable
