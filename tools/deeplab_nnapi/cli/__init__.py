@@ -17,7 +17,11 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def run(prog: str, body: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
+def run(
+    prog: str,
+    body: Callable[[Optional[Sequence[str]]], int],
+    argv: Optional[Sequence[str]] = None,
+) -> int:
     """Run a CLI body; turn ToolError/OSError into one line on stderr and the right exit code."""
     try:
         return int(body(argv) or 0)

@@ -1,0 +1,264 @@
+"""check_delegation: predict how TFLite's NNAPI delegate partitions a .tflite model, and read a phone's
+benchmark_model profile.
+
+Exit codes: 0 done (and, with --expect-single-partition, every model is one delegate node); 1 some model
+is not one delegate node (--expect-single-partition); 2 bad usage or unreadable/corrupt input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..delegation import DelegateOptions, DelegationPlan, check_model
+from ..errors import UsageError
+from ..nnapi_rules import MAX_API, MIN_API, load_rules, version_key
+from ..profile import Profile, compare, load_profile
+from ..tflite_model import format_ranges
+from . import ArgumentParser, emit_json, run
+
+PROG = "check_delegation"
+
+EPILOG = """\
+examples:
+  check_delegation.py model.tflite                              # patched delegate, Android API 29
+  check_delegation.py model.tflite --delegate stock --android-api 29
+  check_delegation.py models/*.tflite --expect-single-partition # exit 1 unless each is one partition
+  check_delegation.py --profile benchmark_output.txt            # what a phone's profile says
+  check_delegation.py model.tflite --delegate stock --profile benchmark_output.txt  # both, side by side
+
+The prediction re-implements the delegate's per-op rules (NNAPIDelegateKernel::Validate, per TF release
+and API level) and TFLite's partitioner; it assumes the device has an NNAPI accelerator and that the
+accelerator accepts every op the delegate hands it.
+
+exit status: 0 done; 1 --expect-single-partition and some model is not one delegate node;
+2 bad usage or a missing, truncated or corrupt file.
+"""
+
+
+def _api(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not MIN_API <= value <= MAX_API:
+        raise argparse.ArgumentTypeError(f"{value} is outside {MIN_API}..{MAX_API}")
+    return value
+
+
+def _nonneg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 (0 = no limit)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    rules = load_rules()
+    releases = sorted(rules.releases, key=version_key)
+    p = ArgumentParser(
+        prog=PROG,
+        description="Predict how TFLite's NNAPI delegate partitions .tflite models (no phone needed), "
+        "and read benchmark_model --enable_op_profiling output.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL.tflite", help="models to check")
+    p.add_argument(
+        "--android-api",
+        type=_api,
+        default=29,
+        metavar="N",
+        help=f"Android API level of the device ({MIN_API}..{MAX_API}; NNAPI 1.2 = 29, 1.3 = 30). Default: 29",
+    )
+    p.add_argument(
+        "--delegate",
+        choices=("stock", "patched"),
+        default="patched",
+        help="stock TFLite delegate, or with our patch set applied (pool-size check removed). "
+        "Default: patched",
+    )
+    p.add_argument(
+        "--tf-version",
+        metavar="2.N",
+        default=None,
+        help=f"TF release whose delegate rules apply ({releases[0]}..{releases[-1]}). "
+        f"Default: {rules.newest_release}",
+    )
+    p.add_argument(
+        "--accelerator",
+        metavar="NAME",
+        default=None,
+        help="NNAPI accelerator name given to the delegate (accelerator_name); makes "
+        "is_accelerator_specified true, so the pool-size check does not apply "
+        "('nnapi-reference' does not count)",
+    )
+    p.add_argument(
+        "--disallow-nnapi-cpu",
+        action="store_true",
+        help="the delegate's disallow_nnapi_cpu option; from TF 2.2 on API >= 29 it also makes "
+        "is_accelerator_specified true",
+    )
+    p.add_argument(
+        "--max-partitions",
+        type=_nonneg,
+        default=3,
+        metavar="N",
+        help="max_number_delegated_partitions (default 3, the delegate's default; 0 = no limit, "
+        "as benchmark_model passes unless its --max_delegated_partitions is set)",
+    )
+    p.add_argument(
+        "--expect-single-partition",
+        action="store_true",
+        help="exit 1 unless every model (or the profile) is exactly one delegate node",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="benchmark_model --enable_op_profiling=true output; with a model, shown beside the "
+        "prediction with differences flagged",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return p
+
+
+def _ops_text(ops: Sequence[int]) -> str:
+    return format_ranges(ops)
+
+
+def format_plan(plan: DelegationPlan) -> List[str]:
+    opts = plan.options or DelegateOptions()
+    head = (
+        f"{plan.model}: {plan.num_ops} ops; {opts.delegate} delegate, TF {plan.tf_version} rules, "
+        f"Android API {opts.android_api}, max partitions {opts.max_partitions or 'unlimited'}, "
+        f"is_accelerator_specified={'true' if plan.is_accelerator_specified else 'false'}"
+    )
+    lines = [head]
+    width = max([len(n.type) for n in plan.nodes] + [11])
+    ops_width = max([len(_ops_text(n.ops)) for n in plan.nodes] + [5])
+    lines.append(f"  {'[node type]':>{width}}  {'[ops]':<{ops_width}}  [Name]")
+    for n in plan.nodes:
+        lines.append(f"  {n.type:>{width}}  {_ops_text(n.ops):<{ops_width}}  {n.label}")
+    for r in plan.refused:
+        lines.append(f"  refused: op {r.op} {r.op_type}: {r.reason}")
+    for note in plan.notes:
+        lines.append(f"  note: {note}")
+    d = len(plan.delegate_nodes)
+    verdict = "single NNAPI partition" if plan.single_partition else "NOT a single NNAPI partition"
+    lines.append(f"  result: {len(plan.nodes)} nodes ({d} delegate, {len(plan.nodes) - d} CPU): {verdict}")
+    return lines
+
+
+def format_profile(profile: Profile) -> List[str]:
+    lines = [f"{profile.source}: benchmark_model profile ({profile.section or 'node table'})"]
+    width = max([len(n.type) for n in profile.nodes] + [11])
+    lines.append(f"  {'[node type]':>{width}}  {'[avg ms]':>9}  {'[%]':>8}  [Name]")
+    for n in profile.nodes:
+        pct = f"{n.percent:.3f}%" if n.percent is not None else "-"
+        idx = f":{n.index}" if n.index is not None else ""
+        lines.append(f"  {n.type:>{width}}  {n.avg_ms:>9.3f}  {pct:>8}  {n.name}{idx}")
+    d = len(profile.delegate_nodes)
+    lines.append(
+        f"  result: {len(profile.nodes)} nodes ({d} delegate, {len(profile.nodes) - d} CPU), "
+        f"CPU fallback {profile.cpu_fallback_percent:.1f} % of the run"
+    )
+    return lines
+
+
+def format_side_by_side(plan: DelegationPlan, profile: Profile) -> List[str]:
+    diffs = compare(plan.nodes, profile)
+    flagged = {d.position for d in diffs}
+    rows = []
+    n = max(len(plan.nodes), len(profile.nodes))
+    for i in range(n):
+        p = plan.nodes[i] if i < len(plan.nodes) else None
+        q = profile.nodes[i] if i < len(profile.nodes) else None
+        left = f"{p.type} {_ops_text(p.ops)} :{p.index}" if p else "-"
+        right = (
+            (f"{q.type}" + (f" :{q.index}" if q.index is not None else "") + f" {q.avg_ms:.3f} ms")
+            if q
+            else "-"
+        )
+        rows.append((left, right, "DIFFERENT" if i in flagged else "same"))
+    wl = max(len(r[0]) for r in rows + [("[predicted]", "", "")])
+    wr = max(len(r[1]) for r in rows + [("", "[profiled]", "")])
+    lines = [
+        f"prediction beside profile ({profile.source}):",
+        f"  {'[predicted]':<{wl}}  {'[profiled]':<{wr}}  [match]",
+    ]
+    lines += [f"  {a:<{wl}}  {b:<{wr}}  {c}" for a, b, c in rows]
+    if diffs:
+        lines.append(f"  {len(diffs)} difference(s):")
+        lines += [
+            f"    node {d.position + 1}: {d.what}: predicted {d.predicted}; profiled {d.profiled}"
+            for d in diffs
+        ]
+    else:
+        lines.append("  no difference: the prediction matches the profile node for node")
+    return lines
+
+
+def _body(argv: Optional[Sequence[str]]) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.models and args.profile is None:
+        raise UsageError("nothing to do: give MODEL.tflite files and/or --profile FILE (see --help)")
+    options = DelegateOptions(
+        android_api=args.android_api,
+        delegate=args.delegate,
+        tf_version=args.tf_version,
+        accelerator=args.accelerator,
+        disallow_nnapi_cpu=args.disallow_nnapi_cpu,
+        max_partitions=args.max_partitions,
+    )
+    profile = load_profile(args.profile) if args.profile is not None else None
+    # Validate the release before touching any model, so a typo fails fast.
+    load_rules().release(options.tf_version)
+    plans = [check_model(Path(m), options) for m in args.models]
+    ok = all(p.single_partition for p in plans)
+    if profile is not None and not plans:
+        ok = len(profile.nodes) == 1 and profile.nodes[0].is_delegate
+
+    if args.json:
+        emit_json(_json(plans, profile))
+    else:
+        out: List[str] = []
+        for plan in plans:
+            out += format_plan(plan)
+            if profile is not None:
+                out += format_side_by_side(plan, profile)
+        if profile is not None:
+            out += format_profile(profile)
+        sys.stdout.write("\n".join(out) + "\n")
+    if args.expect_single_partition and not ok:
+        return 1
+    return 0
+
+
+def _json(plans: List[DelegationPlan], profile: Optional[Profile]) -> Dict[str, Any]:
+    def one(plan: DelegationPlan) -> Dict[str, Any]:
+        d = plan.to_json()
+        if profile is not None:
+            d["profile"] = profile.to_json()
+            d["differences"] = [x.to_json() for x in compare(plan.nodes, profile)]
+        return d
+
+    if not plans and profile is not None:
+        return profile.to_json()
+    if len(plans) == 1:
+        return one(plans[0])
+    return {"models": [one(p) for p in plans], "all_single_partition": all(p.single_partition for p in plans)}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run(PROG, _body, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
