@@ -1,0 +1,490 @@
+"""Git plumbing for the patch engine, on GitPython.
+
+The engine never lets ``git apply`` loose on a working tree. It works in a *scratch index*
+(``GIT_INDEX_FILE`` in a temporary directory) that holds the current bytes of the files the patches
+touch; ``git apply --cached`` (plain, ``-R`` or ``--3way``) runs there. Only when every patch of every
+tree went through does the engine write the resulting files into the working tree (atomically,
+with a rollback copy). The user's real index and HEAD are left alone, except in ``--commit`` mode,
+which creates one commit per patch with ``git commit-tree`` and moves the branch once at the end.
+
+Plain directories (no ``.git``) are supported: a temporary bare repository provides the object
+store; 3-way merges (which need history) and ``--commit`` are then not available.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import git
+
+from .errors import CheckFailed, UsageError
+
+DEFAULT_TF_URL = "https://github.com/tensorflow/tensorflow.git"
+DEFAULT_MODELS_URL = "https://github.com/tensorflow/models.git"
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+
+
+@dataclass
+class GitResult:
+    rc: int
+    out: str
+    err: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+def _git_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = {"LC_ALL": "C", "LANGUAGE": "C", "GIT_TERMINAL_PROMPT": "0"}
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Tree:
+    """A source tree the engine patches: a git work tree, or a plain directory with a scratch repo."""
+
+    def __init__(self, path: Path, repo: git.Repo, plain: bool, scratch: Optional[Path] = None):
+        self.path = path
+        self.repo = repo
+        self.plain = plain
+        self._scratch = scratch
+
+    # -- opening ----------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, *, label: str = "tree") -> Tree:
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise UsageError(f"{label} {path} does not exist")
+        if not path.is_dir():
+            raise UsageError(f"{label} {path} is not a directory")
+        path = path.resolve()
+        try:
+            repo = git.Repo(path, search_parent_directories=True)
+        except git.InvalidGitRepositoryError:
+            repo = None
+        except git.NoSuchPathError:  # pragma: no cover - checked above
+            raise UsageError(f"{label} {path} does not exist") from None
+        if repo is not None:
+            if repo.bare or repo.working_tree_dir is None:
+                raise UsageError(f"{label} {path} is a bare git repository; give a checkout")
+            top = Path(repo.working_tree_dir).resolve()
+            if top != path:
+                # Inside someone else's repository (e.g. a tarball unpacked in a git home dir):
+                # treat it as a plain directory rather than patching relative to the wrong root.
+                repo.close()
+                repo = None
+            else:
+                return cls(path, repo, plain=False)
+        scratch = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-git-"))
+        repo = git.Repo.init(scratch, bare=True)
+        return cls(path, repo, plain=True, scratch=scratch)
+
+    def close(self) -> None:
+        self.repo.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def __enter__(self) -> Tree:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- running git ------------------------------------------------------------------------------
+    def git(
+        self,
+        *args: str,
+        env: Optional[Dict[str, str]] = None,
+        stdin: Optional[bytes] = None,
+        binary: bool = False,
+    ) -> GitResult:
+        """Run ``git ARGS`` in this tree (through GitPython); never raises on a non-zero exit."""
+        istream = None
+        if stdin is not None:
+            istream = tempfile.TemporaryFile()
+            istream.write(stdin)
+            istream.seek(0)
+        try:
+            rc, out, err = self.repo.git.execute(
+                ["git", *args],
+                env=_git_env(env),
+                istream=istream,
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=not binary,
+                strip_newline_in_stdout=False,
+            )
+        finally:
+            if istream is not None:
+                istream.close()
+        if isinstance(err, bytes):
+            err = err.decode("utf-8", "replace")
+        return GitResult(rc, out, err)
+
+    def must(self, *args: str, **kw) -> GitResult:
+        res = self.git(*args, **kw)
+        if not res.ok:
+            msg = (res.err.strip().splitlines() or ["(no message)"])[-1]
+            raise CheckFailed(f"{self.path}: git {args[0]} failed: {msg}")
+        return res
+
+    # -- queries ----------------------------------------------------------------------------------
+    def head(self) -> Optional[str]:
+        if self.plain:
+            return None
+        res = self.git("rev-parse", "--verify", "-q", "HEAD^{commit}")
+        return res.out.strip() if res.ok else None
+
+    def dirty(self, paths: Iterable[str]) -> List[str]:
+        """Touched paths with local changes (staged, unstaged or untracked): 'XY path' lines."""
+        if self.plain:
+            return []
+        paths = sorted(set(paths))
+        if not paths:
+            return []
+        res = self.must("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+        entries = [e for e in res.out.split("\0") if e]
+        return [e for e in entries if len(e) > 3]
+
+    def has_object(self, abbrev: str, kind: str = "blob") -> bool:
+        if set(abbrev) == {"0"}:
+            return True  # the null id of a created/deleted file
+        return self.git("cat-file", "-e", f"{abbrev}^{{{kind}}}").ok
+
+    def read_worktree(self, rel: str) -> Optional[Tuple[bytes, str]]:
+        """(bytes, git mode) of a work-tree file, or None when missing."""
+        p = self.path / rel
+        try:
+            st = p.lstat()
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return os.readlink(p).encode(), "120000"
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{p} is not a regular file")
+        mode = "100755" if st.st_mode & stat.S_IXUSR else "100644"
+        return p.read_bytes(), mode
+
+    def hash_blob(self, data: bytes) -> str:
+        return self.must("hash-object", "-w", "--stdin", stdin=data).out.strip()
+
+    def read_blob(self, sha: str) -> bytes:
+        return self.must("cat-file", "blob", sha, binary=True).out
+
+    def committer_known(self) -> bool:
+        return self.git("var", "GIT_COMMITTER_IDENT").ok
+
+
+class ScratchIndex:
+    """A temporary index (GIT_INDEX_FILE) seeded from HEAD plus the work-tree bytes of some paths."""
+
+    def __init__(self, tree: Tree, base_commit: Optional[str]):
+        self.tree = tree
+        self.dir = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-idx-"))
+        self.file = self.dir / "index"
+        if base_commit:
+            self.tree.must("read-tree", base_commit, env=self.env)
+
+    @property
+    def env(self) -> Dict[str, str]:
+        return {"GIT_INDEX_FILE": str(self.file)}
+
+    def git(self, *args: str, **kw) -> GitResult:
+        return self.tree.git(*args, env=self.env, **kw)
+
+    def load_worktree(self, paths: Iterable[str]) -> None:
+        """Make the scratch entries of ``paths`` equal the work tree's current bytes."""
+        lines = []
+        for rel in sorted(set(paths)):
+            got = self.tree.read_worktree(rel)
+            if got is None:
+                lines.append(f"0 {'0' * 40}\t{rel}\n")
+            else:
+                data, mode = got
+                lines.append(f"{mode} {self.tree.hash_blob(data)}\t{rel}\n")
+        if lines:
+            self.tree.must("update-index", "--index-info", env=self.env, stdin="".join(lines).encode())
+
+    def snapshot(self) -> bytes:
+        return self.file.read_bytes() if self.file.exists() else b""
+
+    def restore(self, snap: bytes) -> None:
+        if snap:
+            self.file.write_bytes(snap)
+        elif self.file.exists():
+            self.file.unlink()
+
+    def entry(self, rel: str) -> Optional[Tuple[str, str]]:
+        """(mode, sha) of a stage-0 entry, or None."""
+        res = self.git("ls-files", "-s", "-z", "--", rel)
+        for rec in res.out.split("\0"):
+            if not rec:
+                continue
+            meta, _, name = rec.partition("\t")
+            mode, sha, stage = meta.split()
+            if name == rel and stage == "0":
+                return mode, sha
+        return None
+
+    def content(self, rel: str) -> Optional[bytes]:
+        e = self.entry(rel)
+        return None if e is None else self.tree.read_blob(e[1])
+
+    def apply(
+        self, patch: Path, *, reverse: bool = False, threeway: bool = False, check: bool = False
+    ) -> GitResult:
+        args = ["apply", "--cached", "-v", "--whitespace=nowarn"]
+        if reverse:
+            args.append("-R")
+        if threeway:
+            args.append("--3way")
+        if check:
+            args.append("--check")
+        return self.git(*args, str(patch))
+
+    def write_tree(self) -> str:
+        return self.tree.must("write-tree", env=self.env).out.strip()
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- writing the work tree ------------------------------------------------------------------------
+def _atomic_write(path: Path, data: bytes, mode: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "120000":
+        tmp = path.with_name(f".{path.name}.deeplab-nnapi-tmp")
+        if tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
+        os.symlink(data.decode(), tmp)
+        os.replace(tmp, path)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".deeplab-nnapi-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o755 if mode == "100755" else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class WorktreeWriter:
+    """Writes final file states into a work tree, keeping the originals to undo everything."""
+
+    def __init__(self, tree: Tree):
+        self.tree = tree
+        self.saved: List[Tuple[str, Optional[Tuple[bytes, str]], Optional[int]]] = []
+
+    def write(self, rel: str, new: Optional[Tuple[bytes, str]]) -> bool:
+        """Set ``rel`` to (bytes, mode) or delete it (None). Returns whether anything changed."""
+        old = self.tree.read_worktree(rel)
+        if old == new:
+            return False
+        path = self.tree.path / rel
+        mode_bits = path.stat().st_mode if old is not None and not path.is_symlink() else None
+        self.saved.append((rel, old, mode_bits))
+        if new is None:
+            path.unlink()
+        else:
+            _atomic_write(path, new[0], new[1])
+            if mode_bits is not None and new[1] == old[1]:
+                os.chmod(path, stat.S_IMODE(mode_bits))  # keep the user's exact permission bits
+        return True
+
+    def rollback(self) -> List[str]:
+        """Put back every file written so far; returns paths that could not be restored."""
+        failed = []
+        for rel, old, mode_bits in reversed(self.saved):
+            path = self.tree.path / rel
+            try:
+                if old is None:
+                    if path.exists() or path.is_symlink():
+                        path.unlink()
+                else:
+                    _atomic_write(path, old[0], old[1])
+                    if mode_bits is not None:
+                        os.chmod(path, stat.S_IMODE(mode_bits))
+            except OSError:
+                failed.append(rel)
+        self.saved.clear()
+        return failed
+
+
+# -- cloning --------------------------------------------------------------------------------------
+def _check_dest(dest: Path) -> None:
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"cannot clone into {dest}: it exists and is not an empty directory")
+
+
+def _finish_clone(tmp: Path, dest: Path) -> None:
+    if dest.exists():
+        dest.rmdir()
+    os.replace(tmp, dest)
+
+
+def _clone_error(url: str, ref: str, exc: git.GitCommandError) -> UsageError:
+    lines = [ln.strip() for ln in str(exc.stderr or "").splitlines() if ln.strip()]
+    why = lines[-1].strip("'") if lines else str(exc)
+    return UsageError(f"clone of {url} at {ref} failed: {why}")
+
+
+class _Progress(git.RemoteProgress):
+    """Clone progress as an occasional line through ``log`` (at most one every 5 s per stage)."""
+
+    _NAMES = {
+        git.RemoteProgress.COUNTING: "counting objects",
+        git.RemoteProgress.COMPRESSING: "compressing",
+        git.RemoteProgress.RECEIVING: "receiving objects",
+        git.RemoteProgress.RESOLVING: "resolving deltas",
+        git.RemoteProgress.CHECKING_OUT: "checking out",
+    }
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+        self.last = 0.0
+
+    def update(self, op_code, cur_count, max_count=None, message=""):
+        now = time.monotonic()
+        stage = op_code & self.OP_MASK
+        if now - self.last < 5 and not (op_code & self.END):
+            return
+        self.last = now
+        name = self._NAMES.get(stage, "working")
+        pct = f" {100 * cur_count / max_count:.0f}%" if max_count else ""
+        self.log(f"  {name}{pct}{(' ' + message) if message else ''}")
+
+
+def clone(url: str, ref: str, dest: Path, *, shallow: bool = True, log=None) -> str:
+    """Clone ``url`` at tag/branch/commit ``ref`` into ``dest`` (new or empty dir). Returns HEAD's sha.
+
+    A tag or branch is cloned with ``--branch REF --depth 1``; a full commit id is fetched alone
+    (``git fetch --depth 1 origin SHA``), falling back to a full fetch when the server refuses.
+    Nothing is left behind on failure: the clone is made beside ``dest`` and renamed into place.
+    """
+    dest = Path(dest).expanduser().absolute()
+    _check_dest(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.clone-", dir=dest.parent))
+    start = time.monotonic()
+    say = log or (lambda msg: None)
+    try:
+        say(f"cloning {url} at {ref} into {dest}")
+        env = _git_env()
+        if _FULL_SHA.match(ref):
+            repo = git.Repo.init(tmp)
+            try:
+                repo.create_remote("origin", url)
+                try:
+                    repo.git.fetch("origin", ref, depth=1, env=env) if shallow else repo.git.fetch(
+                        "origin", ref, env=env
+                    )
+                except git.GitCommandError:
+                    say(f"server refused fetching {ref[:12]} alone; fetching full history")
+                    repo.git.fetch("origin", "--tags", env=env)
+                repo.git.checkout("--detach", ref, env=env)
+            finally:
+                repo.close()
+        else:
+            kwargs = {"branch": ref, "single_branch": True}
+            if shallow:
+                kwargs["depth"] = 1
+            try:
+                repo = git.Repo.clone_from(
+                    url, tmp, env=env, progress=_Progress(log) if log else None, **kwargs
+                )
+            except git.GitCommandError as exc:
+                if not re.match(r"^[0-9a-f]{7,39}$", ref):
+                    raise
+                # An abbreviated commit id: full clone, then check it out.
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir()
+                say(f"{ref} is not a branch or tag; cloning full history to find the commit")
+                try:
+                    repo = git.Repo.clone_from(url, tmp, env=env, no_checkout=True)
+                except git.GitCommandError:
+                    raise exc from None
+                repo.git.checkout("--detach", ref, env=env)
+            repo.close()
+        _finish_clone(tmp, dest)
+    except git.GitCommandError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _clone_error(url, ref, exc) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    with git.Repo(dest) as repo:
+        sha = repo.head.commit.hexsha
+    say(f"cloned {ref} ({sha[:12]}) in {time.monotonic() - start:.1f}s")
+    return sha
+
+
+# -- commit metadata (like git am) ----------------------------------------------------------------
+@dataclass
+class MailInfo:
+    author: str
+    email: str
+    date: str
+    subject: str
+    body: str
+
+    @property
+    def message(self) -> str:
+        body = self.body.strip("\n")
+        return f"{self.subject}\n\n{body}\n" if body else f"{self.subject}\n"
+
+
+def mailinfo(tree: Tree, patch_bytes: bytes) -> Optional[MailInfo]:
+    """Author, date, subject and body of a ``git format-patch`` file, parsed by ``git mailinfo``."""
+    with tempfile.TemporaryDirectory(prefix="deeplab-nnapi-mail-") as d:
+        msg, pat = Path(d) / "msg", Path(d) / "patch"
+        res = tree.git("mailinfo", "--encoding=UTF-8", str(msg), str(pat), stdin=patch_bytes)
+        if not res.ok:
+            return None
+        fields = {}
+        for line in res.out.splitlines():
+            key, _, value = line.partition(": ")
+            fields[key.strip()] = value.strip()
+        body = msg.read_text(encoding="utf-8", errors="replace") if msg.exists() else ""
+    if not fields.get("Author") or not fields.get("Email") or not fields.get("Subject"):
+        return None
+    return MailInfo(fields["Author"], fields["Email"], fields.get("Date", ""), fields["Subject"], body)
+
+
+def commit_tree(tree: Tree, tree_sha: str, parent: Optional[str], info: MailInfo) -> str:
+    env = {"GIT_AUTHOR_NAME": info.author, "GIT_AUTHOR_EMAIL": info.email}
+    if info.date:
+        env["GIT_AUTHOR_DATE"] = info.date
+    if not tree.committer_known():
+        env.update({"GIT_COMMITTER_NAME": info.author, "GIT_COMMITTER_EMAIL": info.email})
+    args = ["commit-tree", tree_sha, "-F", "-"]
+    if parent:
+        args[2:2] = ["-p", parent]
+    return tree.must(*args, env=env, stdin=info.message.encode("utf-8")).out.strip()
+
+
+def move_head(tree: Tree, new: str, old: Optional[str], reason: str) -> None:
+    args = ["update-ref", "-m", reason, "HEAD", new]
+    if old:
+        args.append(old)
+    tree.must(*args)
+
+
+def reset_paths(tree: Tree, paths: Sequence[str]) -> None:
+    """Make the real index entries of ``paths`` match HEAD (after a --commit run)."""
+    if paths:
+        tree.must("reset", "-q", "HEAD", "--", *sorted(set(paths)))

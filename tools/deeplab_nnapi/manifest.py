@@ -1,0 +1,287 @@
+"""The patch manifest (``patches/manifest.toml``): load, validate, verify checksums, select by version.
+
+Schema 1::
+
+    schema = 1
+    [[patch]]
+    name = "tf-nnapi-avgpool-area-shape-b"       # unique id
+    target = "tensorflow"                        # "tensorflow" | "models"
+    file = "tensorflow/shape-b/0001-....patch"   # relative to the manifest's directory
+    versions = ">=2.3,<2.5"                      # PEP 440 specifier set; "" = any version
+    order = 1                                    # position within the set applied to one tree
+    touches = ["tensorflow/lite/delegates/nnapi/nnapi_delegate.cc"]
+    sha256 = "<sha256 of the patch file bytes>"
+    purpose = "one line"
+    verified_against = ["v2.3.0 (<sha>)"]
+    upstream_commits = []                        # optional (models patches)
+    upstream_blobs = ["path <blob id>"]          # optional: pre-image git blob per touched file, where no
+                                                 # commit id could be read (identifies the upstream text)
+    fixed_marker = "regex"                       # optional
+
+Selection (rules per target in :data:`SELECTION`):
+
+* ``tensorflow``: the patches whose ``versions`` contain the tree's release number, applied as a set
+  in ``order``; patches that share an ``order`` are alternatives. When none of a position's
+  alternatives fits the tree, the same-``order`` variants for *other* versions are tried as a
+  fallback (version boundaries drawn from source snapshots may be off by a release; the shapes are
+  distinct, so at most one applies) and the report says so.
+* ``models``: tensorflow/models has no versions; every variant is an alternative for one position,
+  tried in ``order``: the first that is already applied or applies is used.
+
+Where the manifest is: ``--manifest FILE``, else ``$DEEPLAB_NNAPI_PATCHES/manifest.toml``, else
+``<repo>/patches/manifest.toml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Dict, List, Optional, Sequence
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from . import REPO_ROOT
+from .errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCHEMA = 1
+TARGETS = ("tensorflow", "models")
+#: target -> how its matching patches are grouped: "by-order" (a set applied in order; same order =
+#: alternatives) or "alternatives" (all are variants of one change, tried in order).
+SELECTION = {"tensorflow": "by-order", "models": "alternatives"}
+#: targets whose unselected same-order variants are tried when the selected ones do not fit.
+FALLBACK_TARGETS = ("tensorflow",)
+ENV_PATCHES = "DEEPLAB_NNAPI_PATCHES"
+MANIFEST_NAME = "manifest.toml"
+
+#: key -> (python types accepted, required)
+_FIELDS: Dict[str, tuple] = {
+    "name": (str, True),
+    "target": (str, True),
+    "file": (str, True),
+    "versions": (str, True),
+    "order": (int, True),
+    "touches": (list, True),
+    "sha256": (str, True),
+    "purpose": (str, True),
+    "verified_against": (list, True),
+    "upstream_commits": (list, False),
+    "upstream_blobs": (list, False),
+    "fixed_marker": (str, False),
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def safe_relpath(text: str) -> bool:
+    """True when ``text`` is a relative POSIX path that stays inside its root (no '..', not absolute)."""
+    if not text or text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text) or "\\" in text:
+        return False
+    parts = PurePosixPath(text).parts
+    return all(p not in ("..", "") for p in parts) and parts[0] != "."
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    target: str
+    file: str
+    path: Path  # absolute path of the patch file
+    versions: SpecifierSet
+    order: int
+    touches: tuple
+    sha256: str
+    purpose: str
+    verified_against: tuple
+    upstream_commits: tuple = ()
+    upstream_blobs: tuple = ()
+    fixed_marker: Optional[str] = None
+    index: int = 0  # position in the manifest (tie-break among alternatives)
+    versions_raw: str = ""  # the specifier set as the manifest writes it
+
+    @property
+    def versions_text(self) -> str:
+        return self.versions_raw.strip() or str(self.versions) or "any"
+
+    def matches(self, version: Optional[Version]) -> bool:
+        """Whether the patch is for ``version`` (a release number); None = version unknown/irrelevant."""
+        if version is None or not str(self.versions):
+            return True
+        return self.versions.contains(version, prereleases=True)
+
+    def actual_sha256(self) -> str:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise UsageError(f"patch {self.name}: cannot read {self.path}: {exc.strerror}") from None
+
+    def verify(self) -> bytes:
+        """Return the patch bytes after checking their sha256 against the manifest (UsageError if not)."""
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"patch {self.name}: cannot read {self.path}: {exc.strerror}") from None
+        got = hashlib.sha256(data).hexdigest()
+        if got != self.sha256:
+            raise UsageError(
+                f"patch {self.name}: sha256 of {self.file} is {got}, the manifest says {self.sha256} "
+                "(patch file modified or manifest stale)"
+            )
+        return data
+
+
+@dataclass
+class Manifest:
+    path: Path
+    patches: List[Patch] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def for_target(self, target: str) -> List[Patch]:
+        return sorted((p for p in self.patches if p.target == target), key=lambda p: (p.order, p.index))
+
+    def select(self, target: str, version: Optional[Version]) -> List[List[Patch]]:
+        """Patches for ``target`` at ``version``, as groups of alternatives in ``order``."""
+        groups: Dict[int, List[Patch]] = {}
+        by_order = SELECTION.get(target, "by-order") == "by-order"
+        for p in self.for_target(target):
+            if p.matches(version):
+                groups.setdefault(p.order if by_order else 0, []).append(p)
+        return [groups[k] for k in sorted(groups)]
+
+    def fallbacks(self, target: str, group: List[Patch]) -> List[Patch]:
+        """Variants of ``target`` at the same position as ``group`` but for other versions."""
+        if target not in FALLBACK_TARGETS or not group:
+            return []
+        orders = {p.order for p in group}
+        return [p for p in self.for_target(target) if p.order in orders and p not in group]
+
+    def supported(self, target: str) -> List[str]:
+        """The distinct version specifiers of ``target``'s patches, in manifest order."""
+        seen: List[str] = []
+        for p in sorted((p for p in self.patches if p.target == target), key=lambda p: p.index):
+            if p.versions_text not in seen:
+                seen.append(p.versions_text)
+        return seen
+
+    def by_name(self, name: str) -> Patch:
+        for p in self.patches:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def default_manifest_path() -> Path:
+    env = os.environ.get(ENV_PATCHES)
+    if env:
+        return Path(env) / MANIFEST_NAME
+    return REPO_ROOT / "patches" / MANIFEST_NAME
+
+
+def _entry_error(path: Path, i: int, entry: dict, msg: str) -> UsageError:
+    who = entry.get("name") if isinstance(entry.get("name"), str) else f"#{i + 1}"
+    return UsageError(f"{path}: patch {who}: {msg}")
+
+
+def _parse_entry(path: Path, i: int, entry: dict) -> Patch:
+    if not isinstance(entry, dict):
+        raise UsageError(f"{path}: [[patch]] #{i + 1} is not a table")
+    for key, (typ, required) in _FIELDS.items():
+        if key not in entry:
+            if required:
+                raise _entry_error(path, i, entry, f"missing key {key!r}")
+            continue
+        value = entry[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise _entry_error(path, i, entry, f"{key!r} must be a {typ.__name__}")
+        if typ is list and not all(isinstance(v, str) for v in value):
+            raise _entry_error(path, i, entry, f"{key!r} must be a list of strings")
+    if entry["target"] not in TARGETS:
+        raise _entry_error(path, i, entry, f"target {entry['target']!r} is not one of {', '.join(TARGETS)}")
+    if not safe_relpath(entry["file"]):
+        raise _entry_error(path, i, entry, f"file {entry['file']!r} must be a relative path inside patches/")
+    try:
+        spec = SpecifierSet(entry["versions"])
+    except InvalidSpecifier:
+        raise _entry_error(
+            path, i, entry, f"versions {entry['versions']!r} is not a PEP 440 specifier set"
+        ) from None
+    if not _SHA256.match(entry["sha256"]):
+        raise _entry_error(path, i, entry, "sha256 must be 64 lowercase hex digits")
+    if not entry["touches"]:
+        raise _entry_error(path, i, entry, "touches is empty")
+    for t in entry["touches"]:
+        if not safe_relpath(t):
+            raise _entry_error(path, i, entry, f"touches {t!r} is not a relative path inside the tree")
+    marker = entry.get("fixed_marker")
+    if marker is not None:
+        try:
+            re.compile(marker, re.M)
+        except re.error as exc:
+            raise _entry_error(path, i, entry, f"fixed_marker is not a valid regex: {exc}") from None
+    return Patch(
+        name=entry["name"],
+        target=entry["target"],
+        file=entry["file"],
+        path=path.parent / entry["file"],
+        versions=spec,
+        versions_raw=entry["versions"],
+        order=entry["order"],
+        touches=tuple(entry["touches"]),
+        sha256=entry["sha256"],
+        purpose=entry["purpose"],
+        verified_against=tuple(entry["verified_against"]),
+        upstream_commits=tuple(entry.get("upstream_commits", ())),
+        upstream_blobs=tuple(entry.get("upstream_blobs", ())),
+        fixed_marker=marker,
+        index=i,
+    )
+
+
+def load_manifest(path: Optional[Path] = None) -> Manifest:
+    """Load and validate a manifest (see the module doc for where it is looked up). Raises UsageError."""
+    path = Path(path) if path is not None else default_manifest_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: manifest not found (use --manifest or ${ENV_PATCHES})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the manifest: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    schema = data.get("schema")
+    if schema != SCHEMA:
+        raise UsageError(f"{path}: schema {schema!r} is not supported (expected schema = {SCHEMA})")
+    entries = data.get("patch", [])
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(f"{path}: no [[patch]] entries")
+    patches = [_parse_entry(path, i, e) for i, e in enumerate(entries)]
+    names: Dict[str, int] = {}
+    for p in patches:
+        if p.name in names:
+            raise UsageError(f"{path}: patch name {p.name!r} appears twice")
+        names[p.name] = 1
+    return Manifest(path=path, patches=patches)
+
+
+def check_files(manifest: Manifest, patches: Optional[Sequence[Patch]] = None) -> List[str]:
+    """Problems with the patch files themselves (missing, sha256 mismatch), one line each."""
+    problems = []
+    for p in patches if patches is not None else manifest.patches:
+        if not p.path.is_file():
+            problems.append(f"patch {p.name}: {p.file} is missing")
+            continue
+        got = p.actual_sha256()
+        if got != p.sha256:
+            problems.append(f"patch {p.name}: sha256 of {p.file} is {got}, the manifest says {p.sha256}")
+    return problems
