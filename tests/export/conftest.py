@@ -18,10 +18,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from export_graphs import GraphSpec, build_frozen_graph  # noqa: E402
-
-SIZE = 129  # 129 -> feature map 17x17 at output stride 8: pool filter 17x17 = 289 > 256
-NUM_CLASSES = 5
+from export_graphs import NUM_CLASSES, SIZE, GraphSpec, build_frozen_graph  # noqa: E402
 
 
 @pytest.fixture(scope="session")

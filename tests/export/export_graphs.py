@@ -20,6 +20,10 @@ import numpy as np
 
 INPUT_ARRAY = "MobilenetV2/MobilenetV2/input"
 OUTPUT_ARRAY = "ArgMax"
+# The size and class count the export tests use (here, not in conftest.py: a `from conftest import`
+# picks whichever tests/*/conftest.py was imported first when the whole suite runs).
+SIZE = 129  # 129 -> feature map 17x17 at output stride 8: pool filter 17x17 = 289 > 256
+NUM_CLASSES = 5
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ SETTINGS = ConverterSettings()
 @pytest.fixture(scope="module")
 def converted(graphs, calibration_dir):
     """Every (shape, mode) conversion, done once: bytes of the model."""
-    from conftest import SIZE
     from deeplab_nnapi.convert import convert_frozen_graph
+    from export_graphs import SIZE
 
     out = {}
     for shape in ("patched", "upstream"):
@@ -33,8 +33,8 @@ def converted(graphs, calibration_dir):
 
 @pytest.mark.parametrize("mode", ["dummy", "qat", "calibrated"])
 def test_patched_shape_is_one_partition_and_runs(converted, mode):
-    from conftest import NUM_CLASSES, SIZE
     from deeplab_nnapi.verify import verify_model
+    from export_graphs import NUM_CLASSES, SIZE
 
     r = converted[("patched", mode)]
     v = verify_model(r.model, NUM_CLASSES, (SIZE, SIZE))
@@ -66,8 +66,8 @@ def test_converted_models_are_fully_uint8(converted):
 
 @pytest.mark.parametrize("mode", ["dummy", "qat"])
 def test_upstream_shape_is_rejected_with_reasons(converted, mode):
-    from conftest import NUM_CLASSES, SIZE
     from deeplab_nnapi.verify import verify_model
+    from export_graphs import NUM_CLASSES, SIZE
 
     r = converted[("upstream", mode)]
     v = verify_model(r.model, NUM_CLASSES, (SIZE, SIZE))
@@ -84,16 +84,16 @@ def test_upstream_shape_is_rejected_with_reasons(converted, mode):
 
 
 def test_patched_shape_under_stock_delegate_fails_only_on_pool(converted):
-    from conftest import NUM_CLASSES, SIZE
     from deeplab_nnapi.verify import verify_model
+    from export_graphs import NUM_CLASSES, SIZE
 
     v = verify_model(converted[("patched", "qat")].model, NUM_CLASSES, (SIZE, SIZE), delegate="stock")
     assert [x.split(":")[0].split()[-1] for x in v.refusals] == ["AVERAGE_POOL_2D"]
 
 
 def test_label_range_is_checked(converted):
-    from conftest import SIZE
     from deeplab_nnapi.verify import verify_model
+    from export_graphs import SIZE
 
     v = verify_model(converted[("patched", "dummy")].model, 2, (SIZE, SIZE))
     assert max(v.labels_seen) >= 2
@@ -108,8 +108,8 @@ def test_calibration_records_ranges(converted):
 def test_calibrated_model_tracks_float_graph_better_than_dummy(graphs, converted, tf):
     """Calibration exists to beat dummy ranges on accuracy: compare labels with the float graph on an
     image like the calibration images (none of which is this one)."""
-    from conftest import SIZE
     from deeplab_nnapi.verify import run_model, test_image
+    from export_graphs import SIZE
 
     gd = tf.compat.v1.GraphDef()
     gd.ParseFromString(graphs[("patched", "float")].read_bytes())
@@ -142,8 +142,8 @@ def test_bad_arrays_and_inputs(graphs):
 
 def test_float_model_fails_verification(graphs, tf):
     """A model that is one partition but float inside (e.g. a graph without ranges) is not accepted."""
-    from conftest import NUM_CLASSES, SIZE
     from deeplab_nnapi.verify import verify_model
+    from export_graphs import NUM_CLASSES, SIZE
 
     inp = "MobilenetV2/MobilenetV2/input"
     conv = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import CheckFailed, UsageError
+from .fileio import read_input
 from .variants import QUANTIZATION_MODES, ConverterSettings
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
@@ -55,7 +56,7 @@ def _tf():
 
 def read_graph_def(graph: Union[str, Path, bytes]):
     tf = _tf()
-    data = graph if isinstance(graph, bytes) else _read_bytes(Path(graph))
+    data = graph if isinstance(graph, bytes) else read_input(graph, "a frozen graph file")
     gd = tf.compat.v1.GraphDef()
     try:
         gd.ParseFromString(data)
@@ -65,13 +66,6 @@ def read_graph_def(graph: Union[str, Path, bytes]):
     if not gd.node:
         raise UsageError(f"{'graph' if isinstance(graph, bytes) else graph}: empty GraphDef")
     return gd
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _node_name(ref: str) -> str:

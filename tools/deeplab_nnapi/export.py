@@ -31,6 +31,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from . import __version__
 from .errors import CheckFailed, ToolError, UsageError
+from .fileio import atomic_write
 from .variants import Variant
 
 MANIFEST = "manifest.json"
@@ -74,25 +75,6 @@ class Outcome:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _dist_version(*names: str) -> Optional[str]:
@@ -173,8 +155,8 @@ def check_models_dir(models_dir: Path) -> str:
     try:
         st = tree_status(models_dir, target="models")
     except ToolError as exc:
-        raise UsageError(f"--models-dir {models_dir}: {exc}; run: {PATCH_HINT.format(path=models_dir)}") \
-            from None
+        msg = str(exc) if str(exc).startswith("--models-dir") else f"--models-dir {models_dir}: {exc}"
+        raise UsageError(f"{msg}; run: {PATCH_HINT.format(path=models_dir)}") from None
     if st.state not in ("applied", "fixed-upstream"):
         raise UsageError(f"--models-dir {models_dir} does not carry the DeepLab patches (state {st.state}: "
                          f"{st.message}); run: {PATCH_HINT.format(path=models_dir)}")
@@ -239,8 +221,10 @@ class Reporter:
 
     def __init__(self, total: int, enabled: bool = True):
         from rich.console import Console
+        from rich.markup import escape
 
         self.console = Console(stderr=True, highlight=False)
+        self.escape = escape  # names, paths and errors are text, never rich markup
         self.total = total
         self.enabled = enabled
         self.index = 0
@@ -248,21 +232,22 @@ class Reporter:
     def start(self, name: str) -> None:
         self.index += 1
         if self.enabled:
-            self.console.print(f"[bold][{self.index}/{self.total}] {name}[/bold]")
+            self.console.print(f"[bold]\\[{self.index}/{self.total}] {self.escape(name)}[/bold]")
 
     def stage(self, text: str) -> None:
         if self.enabled:
-            self.console.print(f"    {text} ...")
+            self.console.print(f"    {self.escape(text)} ...")
 
     def done(self, o: Outcome) -> None:
         if not self.enabled:
             return
         if o.ok:
             d = o.entry.get("delegation", {})
-            self.console.print(f"    [green]ok[/green] {o.path} ({o.entry.get('size')} bytes, "
+            path = self.escape(str(o.path))
+            self.console.print(f"    [green]ok[/green] {path} ({o.entry.get('size')} bytes, "
                                f"{d.get('delegate_partitions')} partition, {o.seconds:.1f} s)")
         else:
-            self.console.print(f"    [red]FAILED[/red] at {o.stage}: {o.error}", markup=True)
+            self.console.print(f"    [red]FAILED[/red] at {o.stage}: {self.escape(o.error)}")
 
 
 def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvider, manifest: dict, *,
@@ -327,20 +312,45 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
             "tool_versions": manifest.get("tool_versions", {}),
             "created": _now(),
         }
-        atomic_write(target, conv.model)
+        _write_model_and_manifest(out_dir, target, conv.model, variant.name, entry, manifest)
         o.entry, o.path, o.ok = entry, target, True
-        manifest.setdefault("models", {})[variant.name] = entry
-        write_manifest(out_dir, manifest)
         o.stage = "done"
     except ToolError as exc:
         o.error = str(exc)
     except OSError as exc:
         o.error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # e.g. a TensorFlow error while calibrating: this variant fails, not the run
+        o.error = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
     finally:
         o.seconds = time.monotonic() - start
         if own_tmp is not None:
             own_tmp.cleanup()
     return o
+
+
+def _write_model_and_manifest(out_dir: Path, target: Path, model: bytes, name: str, entry: dict,
+                              manifest: dict) -> None:
+    """Write the model, then the manifest; if the manifest cannot be written, put the model file (and the
+    in-memory manifest) back as they were, so the directory never holds a model its manifest does not
+    describe."""
+    models = manifest.setdefault("models", {})
+    old_entry = models.get(name)
+    old_model = target.read_bytes() if target.is_file() else None
+    atomic_write(target, model)
+    models[name] = entry
+    try:
+        write_manifest(out_dir, manifest)
+    except BaseException:
+        models = manifest.setdefault("models", {})  # write_manifest may have replaced the dict
+        if old_entry is None:
+            models.pop(name, None)
+        else:
+            models[name] = old_entry
+        if old_model is None:
+            target.unlink(missing_ok=True)
+        else:
+            atomic_write(target, old_model)
+        raise
 
 
 def run(variants: Iterable[Variant], out_dir: Path, graph_provider: GraphProvider, *,

@@ -26,6 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import git
 
 from .errors import CheckFailed, UsageError
+from .fileio import atomic_write
 
 DEFAULT_TF_URL = "https://github.com/tensorflow/tensorflow.git"
 DEFAULT_MODELS_URL = "https://github.com/tensorflow/models.git"
@@ -50,14 +51,54 @@ def _git_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+def _execute(
+    repo: git.Repo,
+    args: Sequence[str],
+    env: Optional[Dict[str, str]] = None,
+    stdin: Optional[bytes] = None,
+    binary: bool = False,
+) -> GitResult:
+    """Run ``git ARGS`` in ``repo`` (through GitPython); never raises on a non-zero exit."""
+    istream = None
+    if stdin is not None:
+        istream = tempfile.TemporaryFile()
+        istream.write(stdin)
+        istream.seek(0)
+    try:
+        rc, out, err = repo.git.execute(
+            ["git", *args],
+            env=_git_env(env),
+            istream=istream,
+            with_extended_output=True,
+            with_exceptions=False,
+            stdout_as_string=not binary,
+            strip_newline_in_stdout=False,
+        )
+    finally:
+        if istream is not None:
+            istream.close()
+    if isinstance(err, bytes):
+        err = err.decode("utf-8", "replace")
+    return GitResult(rc, out, err)
+
+
 class Tree:
     """A source tree the engine patches: a git work tree, or a plain directory with a scratch repo."""
 
-    def __init__(self, path: Path, repo: git.Repo, plain: bool, scratch: Optional[Path] = None):
+    def __init__(
+        self,
+        path: Path,
+        repo: git.Repo,
+        plain: bool,
+        scratch: Optional[Path] = None,
+        outer: Optional[Tuple[git.Repo, str]] = None,
+    ):
         self.path = path
         self.repo = repo
         self.plain = plain
         self._scratch = scratch
+        #: for a plain tree inside another repository: (that repository, this tree's path in it)
+        self.outer = outer
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -78,19 +119,20 @@ class Tree:
             if repo.bare or repo.working_tree_dir is None:
                 raise UsageError(f"{label} {path} is a bare git repository; give a checkout")
             top = Path(repo.working_tree_dir).resolve()
-            if top != path:
-                # Inside someone else's repository (e.g. a tarball unpacked in a git home dir):
-                # treat it as a plain directory rather than patching relative to the wrong root.
-                repo.close()
-                repo = None
-            else:
+            if top == path:
                 return cls(path, repo, plain=False)
+        # A plain directory, or one inside someone else's repository (a vendored third_party/ copy, a
+        # tarball unpacked in a git home dir): patched as a plain directory rather than relative to the
+        # wrong root, but the enclosing repository still tells which touched files have local edits.
+        outer = (repo, path.relative_to(top).as_posix()) if repo is not None else None
         scratch = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-git-"))
-        repo = git.Repo.init(scratch, bare=True)
-        return cls(path, repo, plain=True, scratch=scratch)
+        return cls(path, git.Repo.init(scratch, bare=True), plain=True, scratch=scratch, outer=outer)
 
     def close(self) -> None:
         self.repo.close()
+        if self.outer is not None:
+            self.outer[0].close()
+            self.outer = None
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
@@ -110,27 +152,7 @@ class Tree:
         binary: bool = False,
     ) -> GitResult:
         """Run ``git ARGS`` in this tree (through GitPython); never raises on a non-zero exit."""
-        istream = None
-        if stdin is not None:
-            istream = tempfile.TemporaryFile()
-            istream.write(stdin)
-            istream.seek(0)
-        try:
-            rc, out, err = self.repo.git.execute(
-                ["git", *args],
-                env=_git_env(env),
-                istream=istream,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=not binary,
-                strip_newline_in_stdout=False,
-            )
-        finally:
-            if istream is not None:
-                istream.close()
-        if isinstance(err, bytes):
-            err = err.decode("utf-8", "replace")
-        return GitResult(rc, out, err)
+        return _execute(self.repo, args, env=env, stdin=stdin, binary=binary)
 
     def must(self, *args: str, **kw) -> GitResult:
         res = self.git(*args, **kw)
@@ -147,15 +169,59 @@ class Tree:
         return res.out.strip() if res.ok else None
 
     def dirty(self, paths: Iterable[str]) -> List[str]:
-        """Touched paths with local changes (staged, unstaged or untracked): 'XY path' lines."""
-        if self.plain:
-            return []
+        """Touched paths with local changes (staged, unstaged or untracked): 'XY path' lines, the paths
+        relative to this tree. A plain directory has none, unless it lies inside another repository."""
         paths = sorted(set(paths))
-        if not paths:
+        if not paths or (self.plain and self.outer is None):
             return []
-        res = self.must("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
-        entries = [e for e in res.out.split("\0") if e]
-        return [e for e in entries if len(e) > 3]
+        status = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--"]
+        if not self.plain:
+            res = self.must(*status, *paths)
+            return [e for e in res.out.split("\0") if len(e) > 3]
+        outer, prefix = self.outer
+        out = self._outer_git(*status, *(f"{prefix}/{p}" for p in paths))
+        return [e[:3] + e[3 + len(prefix) + 1 :] if e[3:].startswith(prefix + "/") else e
+                for e in out.split("\0") if len(e) > 3]
+
+    def _outer_git(self, *args: str, binary: bool = False):
+        """Output of ``git ARGS`` in the enclosing repository; raises CheckFailed on a non-zero exit."""
+        outer, _ = self.outer
+        res = _execute(outer, args, binary=binary)
+        if not res.ok:
+            msg = (res.err.strip().splitlines() or ["(no message)"])[-1]
+            raise CheckFailed(f"{outer.working_tree_dir}: git {args[0]} failed: {msg}")
+        return res.out
+
+    def head_index_info(self, paths: Sequence[str]) -> str:
+        """``git update-index --index-info`` lines for ``paths`` as they are in HEAD (of the enclosing
+        repository for a plain tree inside one; their blobs are copied into this tree's object store)."""
+        head = self.head()
+        if head:
+            listing = self.must("ls-tree", "-z", "--full-tree", head, "--", *paths).out
+            strip = ""
+        elif self.outer is not None:
+            prefix = self.outer[1]
+            if not _execute(self.outer[0], ("rev-parse", "--verify", "-q", "HEAD^{commit}")).ok:
+                return ""  # no commit yet: every touched file counts as a local change
+            listing = self._outer_git("ls-tree", "-z", "--full-tree", "HEAD", "--",
+                                      *(f"{prefix}/{p}" for p in paths))
+            strip = prefix + "/"
+        else:
+            return ""
+        info = []
+        for rec in listing.split("\0"):
+            if not rec:
+                continue
+            meta, _, name = rec.partition("\t")
+            mode, kind, sha = meta.split()
+            if kind != "blob":
+                continue
+            if strip:
+                name = name[len(strip):]
+                data = self._outer_git("cat-file", "blob", sha, binary=True)
+                sha = self.must("hash-object", "-w", "--stdin", stdin=data).out.strip()
+            info.append(f"{mode} {sha}\t{name}\n")
+        return "".join(info)
 
     def has_object(self, abbrev: str, kind: str = "blob") -> bool:
         if set(abbrev) == {"0"}:
@@ -270,16 +336,7 @@ def _atomic_write(path: Path, data: bytes, mode: str) -> None:
         os.symlink(data.decode(), tmp)
         os.replace(tmp, path)
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".deeplab-nnapi-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o755 if mode == "100755" else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, data, mode=0o755 if mode == "100755" else 0o644, fsync=False)
 
 
 class WorktreeWriter:

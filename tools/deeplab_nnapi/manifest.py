@@ -259,6 +259,8 @@ def load_manifest(path: Optional[Path] = None) -> Manifest:
         raise UsageError(f"{path}: cannot read the manifest: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    if not data:
+        raise UsageError(f"{path}: the manifest is empty (expected schema = {SCHEMA} and [[patch]] entries)")
     schema = data.get("schema")
     if schema != SCHEMA:
         raise UsageError(f"{path}: schema {schema!r} is not supported (expected schema = {SCHEMA})")

@@ -693,9 +693,14 @@ class _Planner:
                 return self._report(lp, "not-applied", "not-applied", note + "; nothing to reverse", group)
         return None
 
-    def _apply_group(self, group: List[_Loaded]) -> PatchReport:
+    def _probe_group(self, group: List[_Loaded]) -> tuple:
+        """(variants, fallbacks, probes of the variants, conflict report if one is ambiguous or None)."""
         group, extra = [lp for lp in group if not lp.fallback], [lp for lp in group if lp.fallback]
         probes = [self.probe(lp) for lp in group]
+        return group, extra, probes, self._ambiguous(probes, group)
+
+    def _ambiguous(self, probes: List[_Probe], group: List[_Loaded]) -> Optional[PatchReport]:
+        """A conflict report when both a patch and its reverse apply (cannot tell its state), else None."""
         for pr in probes:
             if pr.fwd.ok and pr.rev.ok:
                 return self._report(
@@ -706,6 +711,25 @@ class _Planner:
                     f"{self.tree.path}; cannot tell whether it is applied",
                     group,
                 )
+        return None
+
+    def _three_way(self, probes: List[_Probe], group: List[_Loaded], reverse: bool) -> tuple:
+        """Try each variant by 3-way merge: (report of the first that worked, None) or (None, reasons)."""
+        reasons = []
+        for pr in probes:
+            why = self.can_3way(pr.loaded, reverse=reverse)
+            if why is None:
+                why = self.try_3way(pr.loaded, reverse=reverse)
+                if why is None:
+                    return self._done(pr.loaded, "3way", group), None
+                why = f"3-way merge: {why}"
+            reasons.append((pr, why))
+        return None, reasons
+
+    def _apply_group(self, group: List[_Loaded]) -> PatchReport:
+        group, extra, probes, ambiguous = self._probe_group(group)
+        if ambiguous is not None:
+            return ambiguous
         for pr in probes:
             if pr.rev.ok:
                 return self._report(pr.loaded, "already-applied", "already-applied", alts=group)
@@ -737,30 +761,15 @@ class _Planner:
                     f"{', '.join(pr.loaded.parsed.paths())}; nothing to do",
                     group,
                 )
-        reasons = []
-        for pr in probes:
-            why = self.can_3way(pr.loaded, reverse=False)
-            if why is None:
-                why = self.try_3way(pr.loaded, reverse=False)
-                if why is None:
-                    return self._done(pr.loaded, "3way", group)
-                why = f"3-way merge: {why}"
-            reasons.append((pr, why))
+        done, reasons = self._three_way(probes, group, reverse=False)
+        if done is not None:
+            return done
         return self._conflict(probes, reasons, group, reverse=False)
 
     def _reverse_group(self, group: List[_Loaded]) -> PatchReport:
-        group, extra = [lp for lp in group if not lp.fallback], [lp for lp in group if lp.fallback]
-        probes = [self.probe(lp) for lp in group]
-        for pr in probes:
-            if pr.fwd.ok and pr.rev.ok:
-                return self._report(
-                    pr.loaded,
-                    None,
-                    "conflict",
-                    f"patch {pr.loaded.patch.name}: both the patch and its reverse apply to "
-                    f"{self.tree.path}; cannot tell whether it is applied",
-                    group,
-                )
+        group, extra, probes, ambiguous = self._probe_group(group)
+        if ambiguous is not None:
+            return ambiguous
         for pr in probes:
             if pr.rev.ok:
                 res = self.scratch.apply(pr.loaded.file, reverse=True)
@@ -774,15 +783,9 @@ class _Planner:
         fb = self._fallback(extra, group, reverse=True)
         if fb is not None:
             return fb
-        reasons = []
-        for pr in probes:
-            why = self.can_3way(pr.loaded, reverse=True)
-            if why is None:
-                why = self.try_3way(pr.loaded, reverse=True)
-                if why is None:
-                    return self._done(pr.loaded, "3way", group)
-                why = f"3-way merge: {why}"
-            reasons.append((pr, why))
+        done, reasons = self._three_way(probes, group, reverse=True)
+        if done is not None:
+            return done
         for pr in probes:
             if self.marker_gone(pr.loaded):
                 return self._report(
@@ -853,21 +856,11 @@ def _foreign_changes(tree: Tree, groups: List[List[_Loaded]], dirty: List[str]) 
     """The dirty entries that are not just our own patches: a touched file whose content equals
     HEAD's with the patches applied (cleanly or by 3-way) is ours, e.g. from an earlier run."""
     paths = sorted({p for g in groups for lp in g for p in lp.parsed.paths()})
-    head = tree.head()
     scratch = ScratchIndex(tree, None)
     try:
-        if head:
-            listing = tree.must("ls-tree", "-z", "--full-tree", head, "--", *paths).out
-            info = []
-            for rec in listing.split("\0"):
-                if rec:
-                    meta, _, name = rec.partition("\t")
-                    mode, _kind, sha = meta.split()
-                    info.append(f"{mode} {sha}\t{name}\n")
-            if info:
-                tree.must(
-                    "update-index", "--add", "--index-info", env=scratch.env, stdin="".join(info).encode()
-                )
+        info = tree.head_index_info(paths)
+        if info:
+            tree.must("update-index", "--add", "--index-info", env=scratch.env, stdin=info.encode())
         for group in groups:
             for lp in group:
                 if scratch.apply(lp.file).ok:
@@ -898,6 +891,16 @@ def _foreign_changes(tree: Tree, groups: List[List[_Loaded]], dirty: List[str]) 
         scratch.close()
 
 
+def _require_models_tree(tree: Tree, groups: List[List[_Loaded]]) -> None:
+    """Bad input (exit 2), not a conflict: a --models-dir where no file any models patch touches exists."""
+    paths = sorted({p for g in groups for lp in g for p in lp.parsed.paths()})
+    if paths and not any((tree.path / rel).is_file() for rel in paths):
+        raise UsageError(
+            f"--models-dir {tree.path}: none of the files the patches touch exists ({paths[0]}, ...); "
+            "is this the top of a tensorflow/models tree?"
+        )
+
+
 def _stderr_log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -910,6 +913,9 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
     planners: List[_Planner] = []
     workdir = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-patches-"))
     try:
+        # Phase 1: validate every tree (version, patch files, dirty state) before any planning or
+        # progress output, so bad input in the second tree is one error line and no work is done.
+        prepared = []
         for job in jobs:
             tree = Tree.open(job.path, label=f"--{'tf' if job.target == 'tensorflow' else 'models'}-dir")
             trees.append(tree)
@@ -920,6 +926,8 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
                     check_request(job.request, version, tree.path)
             groups = select_for_tree(manifest, job.target, version, tree.path)
             loaded = _load(manifest, job.target, groups, tree.path, workdir)
+            if job.target == "models":
+                _require_models_tree(tree, loaded)
             treport = TreeReport(
                 job.target,
                 str(tree.path),
@@ -929,6 +937,11 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
             )
             report.trees.append(treport)
             if opts.commit and tree.plain:
+                if tree.outer is not None:
+                    raise UsageError(
+                        f"{tree.path} is inside the git repository {tree.outer[0].working_tree_dir} but not "
+                        "at its top; --commit needs the tree to be a repository of its own"
+                    )
                 raise UsageError(f"{tree.path} is not a git repository; --commit needs one")
             paths = sorted({p for g in loaded for lp in g for p in lp.parsed.paths()})
             dirty = tree.dirty(paths)
@@ -944,11 +957,20 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
                 raise UsageError(
                     f"{tree.path} has local changes in files the patches touch ({files}); {hint}"
                 )
+            prepared.append((tree, job, version, loaded, treport))
+        # Phase 2: plan every tree in scratch indexes (nothing is written yet).
+        for tree, job, version, loaded, treport in prepared:
             if opts.log:
                 what = f"TensorFlow {version.text}" if version else job.target
                 opts.log(
                     f"{tree.path}: {what}, {len(loaded)} patch(es) selected"
-                    + ("" if not tree.plain else " (plain directory, no git history)")
+                    + (
+                        ""
+                        if not tree.plain
+                        else " (plain directory, no git history)"
+                        if tree.outer is None
+                        else f" (inside {tree.outer[0].working_tree_dir}: patched as a plain directory)"
+                    )
                 )
             planner = _Planner(tree, job, opts, loaded, treport)
             planners.append(planner)

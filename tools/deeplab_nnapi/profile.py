@@ -9,12 +9,14 @@ the last node table of any kind); surrounding log lines are ignored.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import UsageError
+from .fileio import read_input
 
 _SECTION = re.compile(r"^=+\s*(.*?)\s*=+\s*$")
 _NAME_INDEX = re.compile(r"^(.*?):(\d+)\s*$")
@@ -188,14 +190,12 @@ def parse_profile_text(text: str, source: str = "<profile>") -> Profile:
 
 def load_profile(path: Union[str, Path]) -> Profile:
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{p}: is a directory, not a profile") from None
-    except OSError as exc:
-        raise UsageError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    raw = read_input(p, "a profile")
+    # Windows PowerShell's `adb shell ... > profile.txt` writes UTF-16 with a byte-order mark
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return parse_profile_text(raw.decode(codec, "replace"), str(p))
     if b"\x00" in raw[:4096]:
         raise UsageError(f"{p}: binary file, not benchmark_model output")
     return parse_profile_text(raw.decode("utf-8", "replace"), str(p))

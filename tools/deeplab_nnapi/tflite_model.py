@@ -27,6 +27,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from .errors import UsageError
+from .fileio import read_input
 
 #: TFLite's schema version (``TFLITE_SCHEMA_VERSION``); the interpreter refuses any other.
 SCHEMA_VERSION = 3
@@ -232,14 +233,7 @@ def load_model(
     else:
         path = Path(model)
         source = source or str(path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise UsageError(f"{source}: no such file") from None
-        except IsADirectoryError:
-            raise UsageError(f"{source}: is a directory, not a .tflite file") from None
-        except OSError as exc:
-            raise UsageError(f"{source}: cannot read ({exc.strerror or exc})") from None
+        data = read_input(path, "a .tflite file", source)
     try:
         return _parse(data, source)
     except UsageError as exc:

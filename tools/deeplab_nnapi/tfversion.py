@@ -116,14 +116,17 @@ def read_tree_version(tree: Path) -> TreeVersion:
         path = tree / rel
         if not path.is_file():
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if rel == VERSION_H:
-            got = _from_version_h(text)
-        else:
-            default = tree / VERSION_DEFAULT_BZL
-            got = _from_bzl(
-                text, default.read_text(encoding="utf-8", errors="replace") if default.is_file() else None
-            )
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if rel == VERSION_H:
+                got = _from_version_h(text)
+            else:
+                default = tree / VERSION_DEFAULT_BZL
+                got = _from_bzl(
+                    text, default.read_text(encoding="utf-8", errors="replace") if default.is_file() else None
+                )
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read the TensorFlow version: {exc.strerror or exc}") from None
         if got is None:
             continue
         numbers, suffix = got

@@ -68,10 +68,13 @@ def check_delegation(model: bytes, android_api: int = ANDROID_API, delegate: str
 
 def run_model(model: bytes, image: np.ndarray) -> Tuple[np.ndarray, dict, dict]:
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
         raise UsageError("running models needs ai-edge-litert: pip install 'deeplab-nnapi[export]'") from None
-    interp = Interpreter(model_content=model)
+    # TFLite's own uint8 kernels, without the default XNNPACK delegate (which also logs an INFO line on
+    # stderr that --quiet cannot otherwise silence)
+    interp = Interpreter(model_content=model,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interp.allocate_tensors()
     inputs, outputs = interp.get_input_details(), interp.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:

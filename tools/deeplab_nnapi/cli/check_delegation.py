@@ -33,26 +33,27 @@ The prediction re-implements the delegate's per-op rules (NNAPIDelegateKernel::V
 and API level) and TFLite's partitioner; it assumes the device has an NNAPI accelerator and that the
 accelerator accepts every op the delegate hands it.
 
-exit status: 0 done; 1 --expect-single-partition and some model is not one delegate node;
+exit status: 0 done; 1 --expect-single-partition and some model (or the --profile) is not one delegate node;
 2 bad usage or a missing, truncated or corrupt file.
 """
 
 
-def _api(text: str) -> int:
+def _int(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _api(text: str) -> int:
+    value = _int(text)
     if not MIN_API <= value <= MAX_API:
         raise argparse.ArgumentTypeError(f"{value} is outside {MIN_API}..{MAX_API}")
     return value
 
 
 def _nonneg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0 (0 = no limit)")
     return value
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="NNAPI accelerator name given to the delegate (accelerator_name); makes "
         "is_accelerator_specified true, so the pool-size check does not apply "
-        "('nnapi-reference' does not count)",
+        "('nnapi-reference' and an empty name do not count)",
     )
     p.add_argument(
         "--disallow-nnapi-cpu",
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--expect-single-partition",
         action="store_true",
-        help="exit 1 unless every model (or the profile) is exactly one delegate node",
+        help="exit 1 unless every model and the --profile (if given) is exactly one delegate node",
     )
     p.add_argument(
         "--profile",
@@ -213,7 +214,8 @@ def _body(argv: Optional[Sequence[str]]) -> int:
         android_api=args.android_api,
         delegate=args.delegate,
         tf_version=args.tf_version,
-        accelerator=args.accelerator,
+        # benchmark_model's delegate provider passes no name for an empty --nnapi_accelerator_name
+        accelerator=args.accelerator or None,
         disallow_nnapi_cpu=args.disallow_nnapi_cpu,
         max_partitions=args.max_partitions,
     )
@@ -222,8 +224,8 @@ def _body(argv: Optional[Sequence[str]]) -> int:
     load_rules().release(options.tf_version)
     plans = [check_model(Path(m), options) for m in args.models]
     ok = all(p.single_partition for p in plans)
-    if profile is not None and not plans:
-        ok = len(profile.nodes) == 1 and profile.nodes[0].is_delegate
+    if profile is not None:  # a profile that shows more than one node fails too, beside a model or alone
+        ok = ok and len(profile.nodes) == 1 and profile.nodes[0].is_delegate
 
     if args.json:
         emit_json(_json(plans, profile))

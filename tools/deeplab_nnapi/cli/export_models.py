@@ -10,6 +10,8 @@ from ..errors import EXIT_FAIL, EXIT_OK, UsageError
 from . import ArgumentParser, emit_json, run
 
 PROG = "export_models"
+DEFAULT_NUM_CLASSES = 21
+DEFAULT_INPUT_SIZE = 513
 
 DESCRIPTION = """\
 Export DeepLab v3 (MobileNetV2) variants to uint8 TFLite models that run as ONE NNAPI delegate partition.
@@ -46,8 +48,8 @@ def _parser() -> ArgumentParser:
     src.add_argument("--models-dir", type=Path,
                      help="patched tensorflow/models checkout (holds research/deeplab)")
     src.add_argument("--from-graph", type=Path, metavar="FILE.pb", help="convert this frozen graph instead")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="output directory (created if needed)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="output directory (created if needed; required except with --list-variants)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     p.add_argument("--calibration-images", type=Path, metavar="DIR",
@@ -71,10 +73,10 @@ def _parser() -> ArgumentParser:
     fg.add_argument("--quantization", choices=("qat", "dummy", "calibrated"),
                     help="default: qat if the graph has FakeQuant nodes, calibrated with "
                          "--calibration-images, else dummy")
-    fg.add_argument("--num-classes", type=int, default=21, metavar="N",
-                    help="number of classes (default 21)")
-    fg.add_argument("--input-size", type=int, default=513, metavar="H",
-                    help="input height = width (default 513)")
+    fg.add_argument("--num-classes", type=int, metavar="N",
+                    help=f"number of classes (default {DEFAULT_NUM_CLASSES})")
+    fg.add_argument("--input-size", type=int, metavar="H",
+                    help=f"input height = width (default {DEFAULT_INPUT_SIZE})")
     fg.add_argument("--input-array", metavar="NAME", help="input node (default: the table's, "
                     "MobilenetV2/MobilenetV2/input)")
     fg.add_argument("--output-array", metavar="NAME", help="output node (default ArgMax)")
@@ -86,6 +88,7 @@ def _summary(outcomes, json_out: bool) -> None:
         emit_json({"ok": all(o.ok for o in outcomes), "variants": [o.to_json() for o in outcomes]})
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="export summary")
@@ -95,23 +98,23 @@ def _summary(outcomes, json_out: bool) -> None:
         if o.ok:
             q = o.entry["quantization"]["mode"]
             d = o.entry["delegation"]
-            t.add_row(o.name, "[green]ok[/green]", q, str(d["delegate_partitions"]), str(o.entry["size"]),
-                      f"{o.seconds:.1f}", str(o.path))
+            t.add_row(escape(o.name), "[green]ok[/green]", q, str(d["delegate_partitions"]),
+                      str(o.entry["size"]), f"{o.seconds:.1f}", escape(str(o.path)))
         else:
             short = o.error if len(o.error) <= 60 else o.error[:57] + "..."
-            t.add_row(o.name, "[red]failed[/red]", "", "", "", f"{o.seconds:.1f}", f"{o.stage}: {short}")
+            t.add_row(escape(o.name), "[red]failed[/red]", "", "", "", f"{o.seconds:.1f}",
+                      escape(f"{o.stage}: {short}"))
     console = Console()
     console.print(t)
     failed = [o for o in outcomes if not o.ok]
+    # full paths and errors, unwrapped (the table truncates them to the terminal width)
+    for o in outcomes:
+        if o.ok:
+            console.print(f"{escape(o.name)}: {escape(str(o.path))}", highlight=False, soft_wrap=True)
     for o in failed:
-        console.print(f"[red]{o.name}[/red] failed at {o.stage}: {o.error}", highlight=False)
+        console.print(f"[red]{escape(o.name)}[/red] failed at {o.stage}: {escape(o.error)}", highlight=False,
+                      soft_wrap=True)
     console.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} variant(s) exported", highlight=False)
-
-
-def _has_fake_quant(graph: Path) -> bool:
-    from ..convert import read_graph_def
-
-    return any(n.op.startswith("FakeQuant") for n in read_graph_def(graph).node)
 
 
 def _body(argv: Optional[Sequence[str]]) -> int:
@@ -135,16 +138,27 @@ def _body(argv: Optional[Sequence[str]]) -> int:
         return EXIT_OK
     if (args.models_dir is None) == (args.from_graph is None):
         raise UsageError("give exactly one of --models-dir PATH or --from-graph FILE.pb")
+    if args.out is None:
+        raise UsageError("--out DIR is required")
     only = {"--models-dir": ("variants", "checkpoint_dir", "export_python", "allow_unpinned"),
-            "--from-graph": ("name", "quantization", "input_array", "output_array")}
+            "--from-graph": ("name", "quantization", "input_array", "output_array", "num_classes",
+                             "input_size")}
     mode = "--models-dir" if args.models_dir is not None else "--from-graph"
     for other, names in only.items():
         if other != mode:
             for n in names:
                 if getattr(args, n) not in (None, False):
                     raise UsageError(f"--{n.replace('_', '-')} applies only with {other}")
-    if args.calibration_images is not None and not args.calibration_images.is_dir():
-        raise UsageError(f"--calibration-images {args.calibration_images}: not a directory")
+    _check_dir_option("--out", args.out)
+    if args.checkpoint_dir is not None:
+        _check_dir_option("--checkpoint-dir", args.checkpoint_dir)
+    if args.calibration_images is not None:
+        if not args.calibration_images.is_dir():
+            raise UsageError(f"--calibration-images {args.calibration_images}: not a directory")
+        from ..convert import load_calibration_images
+
+        # every image is read once here, so a bad one is bad input (exit 2) before any work
+        load_calibration_images(args.calibration_images, (8, 8))
 
     if args.from_graph is not None:
         chosen = _from_graph_variant(args, load_converter_defaults(args.variant_table))
@@ -178,9 +192,12 @@ def _body(argv: Optional[Sequence[str]]) -> int:
 def _from_graph_variant(args, defaults) -> List:
     from dataclasses import replace
 
+    from ..convert import check_arrays, read_graph_def
     from ..variants import ad_hoc_variant
 
     graph = args.from_graph
+    if graph.is_dir():
+        raise UsageError(f"--from-graph {graph}: is a directory, not a frozen graph file")
     if not graph.is_file():
         raise UsageError(f"--from-graph {graph}: no such file")
     conv = defaults
@@ -188,16 +205,32 @@ def _from_graph_variant(args, defaults) -> List:
         conv = replace(conv, input_array=args.input_array)
     if args.output_array:
         conv = replace(conv, output_array=args.output_array)
+    # a graph that cannot be read, or lacks the arrays, is bad input (exit 2), not a failed variant
+    gd = read_graph_def(graph)
+    check_arrays(gd, conv.input_array, conv.output_array)
     quant = args.quantization
     if quant is None:
-        if _has_fake_quant(graph):
+        if any(n.op.startswith("FakeQuant") for n in gd.node):
             quant = "qat"
         else:
             quant = "calibrated" if args.calibration_images is not None else "dummy"
     if quant == "calibrated" and args.calibration_images is None:
         raise UsageError("--quantization calibrated needs --calibration-images DIR")
     name = args.name or graph.name.rsplit(".", 1)[0]
-    return [ad_hoc_variant(name, args.num_classes, args.input_size, quant, conv)]
+    num_classes = DEFAULT_NUM_CLASSES if args.num_classes is None else args.num_classes
+    input_size = DEFAULT_INPUT_SIZE if args.input_size is None else args.input_size
+    return [ad_hoc_variant(name, num_classes, input_size, quant, conv)]
+
+
+def _check_dir_option(option: str, path: Path) -> None:
+    """A directory option must name a directory or a path that can be created as one."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: exists and is not a directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{option} {path}: {parent} is not a directory")
+            break
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
