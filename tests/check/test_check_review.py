@@ -13,7 +13,7 @@ def test_expect_single_partition_also_holds_the_profile_to_it(pascal_513_os8, se
     args = [str(pascal_513_os8), "--profile", str(seed_profile), "--expect-single-partition"]
     assert main(args) == 1
     out = capsys.readouterr().out
-    assert "DIFFERENT" in out and "result: 1 nodes (1 delegate, 0 CPU): single NNAPI partition" in out
+    assert "DIFFERENT" in out and "result: 1 node (1 delegate, 0 CPU): single NNAPI partition" in out
     assert main(args + ["--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["single_partition"] is True and data["profile"]["node_count"] == 8

@@ -38,6 +38,10 @@ exit status: 0 done; 1 --expect-single-partition and some model (or the --profil
 """
 
 
+
+def _nodes(n: int) -> str:
+    return f"{n} node" if n == 1 else f"{n} nodes"
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -153,7 +157,7 @@ def format_plan(plan: DelegationPlan) -> List[str]:
         lines.append(f"  note: {note}")
     d = len(plan.delegate_nodes)
     verdict = "single NNAPI partition" if plan.single_partition else "NOT a single NNAPI partition"
-    lines.append(f"  result: {len(plan.nodes)} nodes ({d} delegate, {len(plan.nodes) - d} CPU): {verdict}")
+    lines.append(f"  result: {_nodes(len(plan.nodes))} ({d} delegate, {len(plan.nodes) - d} CPU): {verdict}")
     return lines
 
 
@@ -167,7 +171,7 @@ def format_profile(profile: Profile) -> List[str]:
         lines.append(f"  {n.type:>{width}}  {n.avg_ms:>9.3f}  {pct:>8}  {n.name}{idx}")
     d = len(profile.delegate_nodes)
     lines.append(
-        f"  result: {len(profile.nodes)} nodes ({d} delegate, {len(profile.nodes) - d} CPU), "
+        f"  result: {_nodes(len(profile.nodes))} ({d} delegate, {len(profile.nodes) - d} CPU), "
         f"CPU fallback {profile.cpu_fallback_percent:.1f} % of the run"
     )
     return lines
