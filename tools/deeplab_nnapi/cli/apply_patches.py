@@ -148,7 +148,7 @@ def _short_verified(entries, width: int = 40) -> str:
             tok = m.group(1)
         else:
             c = _COMMIT_TOKEN.search(e)
-            tok = f"{c.group(1).split('/')[-1]}@{c.group(2)[:8]}" if c else e.split(" ")[0].rstrip(":,")[:16]
+            tok = f"{c.group(1)}@{c.group(2)[:8]}" if c else e.split(" ")[0].rstrip(":,")[:16]
         if tok not in tokens:
             tokens.append(tok)
     text = ", ".join(tokens) or "-"
