@@ -13,6 +13,11 @@ MODEL_IDS = [p.name for p in REFERENCE_MODELS]
 ALL_OPS = list(range(71))
 
 
+def test_all_eight_reference_models_are_there(reference_models):
+    """The parametrized tests below run once per model found: make sure all 8 were found."""
+    assert len(reference_models) == 8, [p.name for p in reference_models]
+
+
 @pytest.mark.parametrize("model", REFERENCE_MODELS, ids=MODEL_IDS)
 def test_patched_api29_is_exactly_one_delegate_node(model):
     plan = check_model(model, DelegateOptions(android_api=29, delegate="patched"))
