@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+from deeplab_nnapi.fileio import atomic_write  # noqa: E402  (the repository's own package)
+
 DEFAULT_CHECK = f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'tools' / 'check_delegation.py'))}"
 DELEGATE = "TfLiteNnapiDelegate"
 
@@ -68,17 +69,6 @@ def describe(nodes: Optional[List[dict]]) -> str:
         span = f"{ops[0]}-{ops[-1]}" if contiguous else ",".join(map(str, ops))
         parts.append(f"{n['type']}[{span}]" if n["type"] == DELEGATE else f"{n['type']}({span})")
     return " ".join(parts)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def verify(models: Sequence[Path], api_levels: Sequence[int], probe: List[str], check: List[str],
@@ -148,8 +138,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"verify_models: error: {exc}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out / "report.json", json.dumps(report, indent=2) + "\n")
-    atomic_write(args.out / "report.md", markdown(report))
+    atomic_write(args.out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+    atomic_write(args.out / "report.md", markdown(report).encode())
     n_ok = sum(r["ok"] for r in report["results"])
     print(f"verify_models: {n_ok}/{len(report['results'])} model x API checks agree on one partition; "
           f"report in {args.out}", file=sys.stderr)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import EXIT_FAIL, ToolError
+from .fileio import sha256_file
 
 CHUNK = 1 << 16
 USER_AGENT = "deeplab-nnapi/0.1 (+export_models)"
@@ -46,14 +46,6 @@ class FetchResult:
     cached: bool = False  # taken from the cache without network
     resumed: bool = False  # some bytes came from an earlier, interrupted download
     attempts: int = 0
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def default_cache_dir() -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -31,7 +30,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from . import __version__
 from .errors import CheckFailed, ToolError, UsageError
-from .fileio import atomic_write
+from .fileio import atomic_write, sha256_bytes
 from .variants import Variant
 
 MANIFEST = "manifest.json"
@@ -71,10 +70,6 @@ class Outcome:
 
 # ----------------------------------------------------------------------------------------------------
 # small helpers
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _dist_version(*names: str) -> Optional[str]:

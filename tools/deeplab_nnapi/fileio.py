@@ -3,11 +3,13 @@
 * :func:`read_input` turns every way a path can fail (missing, a directory, unreadable) into one
   :class:`~deeplab_nnapi.errors.UsageError` line (exit 2);
 * :func:`atomic_write` writes through a temporary file in the same directory and ``os.replace``, so a
-  reader never sees a half-written file and a failure leaves the old file as it was.
+  reader never sees a half-written file and a failure leaves the old file as it was;
+* :func:`sha256_bytes` / :func:`sha256_file`: the checksums the manifests record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -48,3 +50,16 @@ def atomic_write(path: Union[str, Path], data: bytes, mode: int = 0o644, fsync: 
         except FileNotFoundError:
             pass
         raise
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Union[str, Path]) -> str:
+    """sha256 of a file, read in 1 MiB blocks (checkpoint archives are large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

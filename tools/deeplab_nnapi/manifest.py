@@ -34,7 +34,6 @@ Where the manifest is: ``--manifest FILE``, else ``$DEEPLAB_NNAPI_PATCHES/manife
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
@@ -47,6 +46,7 @@ from packaging.version import Version
 
 from . import REPO_ROOT
 from .errors import UsageError
+from .fileio import sha256_bytes
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -117,19 +117,19 @@ class Patch:
             return True
         return self.versions.contains(version, prereleases=True)
 
-    def actual_sha256(self) -> str:
+    def read(self) -> bytes:
         try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+            return self.path.read_bytes()
         except OSError as exc:
             raise UsageError(f"patch {self.name}: cannot read {self.path}: {exc.strerror}") from None
 
+    def actual_sha256(self) -> str:
+        return sha256_bytes(self.read())
+
     def verify(self) -> bytes:
         """Return the patch bytes after checking their sha256 against the manifest (UsageError if not)."""
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"patch {self.name}: cannot read {self.path}: {exc.strerror}") from None
-        got = hashlib.sha256(data).hexdigest()
+        data = self.read()
+        got = sha256_bytes(data)
         if got != self.sha256:
             raise UsageError(
                 f"patch {self.name}: sha256 of {self.file} is {got}, the manifest says {self.sha256} "

@@ -751,16 +751,13 @@ class _Planner:
                     "already in the tree (recognised by a reverse 3-way merge)",
                     group,
                 )
-        for pr in probes:
-            if self.marker_gone(pr.loaded):
-                return self._report(
-                    pr.loaded,
-                    "fixed-upstream",
-                    "fixed-upstream",
-                    "fixed upstream / already relaxed: the check this patch removes is not in "
-                    f"{', '.join(pr.loaded.parsed.paths())}; nothing to do",
-                    group,
-                )
+        fixed = self._fixed_upstream(
+            probes,
+            group,
+            "fixed upstream / already relaxed: the check this patch removes is not in {paths}; nothing to do",
+        )
+        if fixed is not None:
+            return fixed
         done, reasons = self._three_way(probes, group, reverse=False)
         if done is not None:
             return done
@@ -786,17 +783,23 @@ class _Planner:
         done, reasons = self._three_way(probes, group, reverse=True)
         if done is not None:
             return done
+        fixed = self._fixed_upstream(
+            probes,
+            group,
+            "the check this patch removes is absent and the patch is not recognisably "
+            "applied (fixed upstream); nothing to reverse",
+        )
+        if fixed is not None:
+            return fixed
+        return self._conflict(probes, reasons, group, reverse=True)
+
+    def _fixed_upstream(self, probes, group: List[_Loaded], message: str) -> Optional[PatchReport]:
+        """The report for the first probed patch whose check is already gone ({paths} in ``message``)."""
         for pr in probes:
             if self.marker_gone(pr.loaded):
-                return self._report(
-                    pr.loaded,
-                    "fixed-upstream",
-                    "fixed-upstream",
-                    "the check this patch removes is absent and the patch is not recognisably "
-                    "applied (fixed upstream); nothing to reverse",
-                    group,
-                )
-        return self._conflict(probes, reasons, group, reverse=True)
+                text = message.format(paths=", ".join(pr.loaded.parsed.paths()))
+                return self._report(pr.loaded, "fixed-upstream", "fixed-upstream", text, group)
+        return None
 
     def _conflict(self, probes, reasons, group, reverse: bool) -> PatchReport:
         parts = []
