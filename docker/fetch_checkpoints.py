@@ -16,9 +16,9 @@ import re
 import sys
 from pathlib import Path
 
-from deeplab_nnapi.download import fetch
 from deeplab_nnapi.errors import CheckFailed, UsageError
-from deeplab_nnapi.variants import load_variants
+from deeplab_nnapi.export.download import fetch
+from deeplab_nnapi.export.variants import load_variants
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

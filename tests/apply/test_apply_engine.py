@@ -594,8 +594,8 @@ def test_thin_script_runs_as_a_subprocess(tfworld):
 
 
 def test_tree_status_contract(tfworld):
-    from deeplab_nnapi.manifest import load_manifest
-    from deeplab_nnapi.patcher import tree_status
+    from deeplab_nnapi.patching.manifest import load_manifest
+    from deeplab_nnapi.patching.patcher import tree_status
 
     man = load_manifest(tfworld.manifest)
     tree = tfworld.clone()
@@ -614,7 +614,7 @@ def test_tree_status_contract(tfworld):
 
 
 def test_sha256_helper_matches_manifest(tfworld):
-    from deeplab_nnapi.manifest import check_files, load_manifest
+    from deeplab_nnapi.patching.manifest import check_files, load_manifest
 
     man = load_manifest(tfworld.manifest)
     assert check_files(man) == []

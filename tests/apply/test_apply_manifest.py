@@ -8,9 +8,9 @@ import re
 import pytest
 from apply_helpers import REAL_MANIFEST, write_manifest
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.manifest import check_files, load_manifest
-from deeplab_nnapi.patcher import parse_patch, select_for_tree
-from deeplab_nnapi.tfversion import TreeVersion
+from deeplab_nnapi.patching.manifest import check_files, load_manifest
+from deeplab_nnapi.patching.patcher import parse_patch, select_for_tree
+from deeplab_nnapi.patching.tfversion import TreeVersion
 from packaging.version import Version
 
 PATCH = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"

@@ -23,9 +23,9 @@ from apply_helpers import (
     version_h,
     write_manifest,
 )
-from deeplab_nnapi.manifest import load_manifest
-from deeplab_nnapi.patcher import select_for_tree
-from deeplab_nnapi.tfversion import TreeVersion
+from deeplab_nnapi.patching.manifest import load_manifest
+from deeplab_nnapi.patching.patcher import select_for_tree
+from deeplab_nnapi.patching.tfversion import TreeVersion
 from packaging.version import Version
 
 VERSION_H = "tensorflow/core/public/version.h"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from apply_helpers import version_h
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.tfversion import parse_request, read_tree_version
+from deeplab_nnapi.patching.tfversion import parse_request, read_tree_version
 from packaging.version import Version
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 
-from deeplab_nnapi.delegation import DelegateOptions, check_model  # noqa: E402
+from deeplab_nnapi.nnapi.delegation import DelegateOptions, check_model  # noqa: E402
 
 
 def reference_models() -> list:

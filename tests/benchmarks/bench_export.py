@@ -28,9 +28,9 @@ def main() -> int:
     args = ap.parse_args()
 
     import numpy as np
-    from deeplab_nnapi.convert import convert_frozen_graph
-    from deeplab_nnapi.variants import ConverterSettings
-    from deeplab_nnapi.verify import verify_model
+    from deeplab_nnapi.export.convert import convert_frozen_graph
+    from deeplab_nnapi.export.variants import ConverterSettings
+    from deeplab_nnapi.export.verify import verify_model
     from export_graphs import GraphSpec, build_frozen_graph
 
     settings = ConverterSettings()

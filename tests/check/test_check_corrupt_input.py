@@ -10,8 +10,8 @@ import sys
 import pytest
 from check_support import REPO_ROOT
 from deeplab_nnapi.cli.check_delegation import main
-from deeplab_nnapi.delegation import check_model
 from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.nnapi.delegation import check_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deeplab_nnapi.partition import GraphNode, limit_partitions, partition_graph, replace_with_delegate
+from deeplab_nnapi.nnapi.partition import GraphNode, limit_partitions, partition_graph, replace_with_delegate
 
 
 def chain(n: int):

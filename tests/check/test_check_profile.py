@@ -7,7 +7,7 @@ import json
 import pytest
 from deeplab_nnapi.cli.check_delegation import main
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.profile import load_profile, parse_profile_text
+from deeplab_nnapi.nnapi.profile import load_profile, parse_profile_text
 
 
 def test_seed_profile_summary(seed_profile):

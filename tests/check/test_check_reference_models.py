@@ -7,7 +7,7 @@ import json
 import pytest
 from check_support import REFERENCE_MODELS
 from deeplab_nnapi.cli.check_delegation import main
-from deeplab_nnapi.delegation import DelegateOptions, check_model
+from deeplab_nnapi.nnapi.delegation import DelegateOptions, check_model
 
 MODEL_IDS = [p.name for p in REFERENCE_MODELS]
 ALL_OPS = list(range(71))

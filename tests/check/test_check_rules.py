@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from deeplab_nnapi.delegation import DelegateOptions, plan_model
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.nnapi_rules import Context, is_accelerator_specified, load_rules, validate
-from deeplab_nnapi.tflite_model import OperatorInfo, TensorInfo, TFLiteModel
+from deeplab_nnapi.nnapi.delegation import DelegateOptions, plan_model
+from deeplab_nnapi.nnapi.rules import Context, is_accelerator_specified, load_rules, validate
+from deeplab_nnapi.nnapi.tflite_model import OperatorInfo, TensorInfo, TFLiteModel
 
 RULES = load_rules()
 ISSUE_OPS = [

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from deeplab_nnapi.delegation import DelegateOptions, check_model
-from deeplab_nnapi.tflite_model import load_model
+from deeplab_nnapi.nnapi.delegation import DelegateOptions, check_model
+from deeplab_nnapi.nnapi.tflite_model import load_model
 
 pytestmark = pytest.mark.tensorflow
 

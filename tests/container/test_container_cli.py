@@ -38,7 +38,7 @@ def test_no_engine_at_docker_host_is_exit_2_one_line():
 
 def test_no_engine_anywhere_is_exit_2_one_line(monkeypatch, capsys):
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    monkeypatch.setattr("deeplab_nnapi.container.DEFAULT_SOCKETS", ("/nonexistent/docker.sock",))
+    monkeypatch.setattr("deeplab_nnapi.container.engine.DEFAULT_SOCKETS", ("/nonexistent/docker.sock",))
     assert build_image.main(["--target", "check"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["build_image: error: no container engine reachable: DOCKER_HOST is not set and none of "

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 sys.path.insert(0, str(REPO / "tools"))
 
-from deeplab_nnapi.container import ARTIFACT_PATHS  # noqa: E402
+from deeplab_nnapi.container.engine import ARTIFACT_PATHS  # noqa: E402
 
 # A RUN as root must be package installation or user set-up; downloads and builds run unprivileged.
 ROOT_WORK = {"apt-get", "useradd", "install"}

@@ -1,4 +1,4 @@
-"""deeplab_nnapi.container against a fake docker SDK client: streaming, errors, artifact extraction."""
+"""deeplab_nnapi.container.engine against a fake docker SDK client: streaming, errors, artifact extraction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from container_fakes import GOOD_EVENTS, FakeClient, tar_of
 from deeplab_nnapi import REPO_ROOT
-from deeplab_nnapi.container import (
+from deeplab_nnapi.container.engine import (
     BuildFailed,
     EngineUnavailable,
     build,
@@ -114,9 +114,9 @@ def test_resolve_engine_order(tmp_path, monkeypatch):
     assert resolve_engine(None, env={"DOCKER_HOST": f"unix://{sock}"}) == f"unix://{sock}"
     with pytest.raises(EngineUnavailable, match="DOCKER_HOST is unix:///nonexistent.sock"):
         resolve_engine(None, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
-    monkeypatch.setattr("deeplab_nnapi.container.DEFAULT_SOCKETS", ("/nonexistent/a.sock", str(sock)))
+    monkeypatch.setattr("deeplab_nnapi.container.engine.DEFAULT_SOCKETS", ("/nonexistent/a.sock", str(sock)))
     assert resolve_engine(None, env={}) == f"unix://{sock}"
-    monkeypatch.setattr("deeplab_nnapi.container.DEFAULT_SOCKETS", ("/nonexistent/a.sock",))
+    monkeypatch.setattr("deeplab_nnapi.container.engine.DEFAULT_SOCKETS", ("/nonexistent/a.sock",))
     with pytest.raises(EngineUnavailable, match="DOCKER_HOST is not set and none of /nonexistent/a.sock"):
         resolve_engine(None, env={})
 

@@ -45,7 +45,7 @@ def graphs(tf, tmp_path_factory) -> Dict[Tuple[str, str], Path]:
 def calibration_dir(tmp_path_factory) -> Path:
     """A few generated images like the verification's test image (PNG and .npy, other sizes than the
     model input)."""
-    from deeplab_nnapi.verify import test_image
+    from deeplab_nnapi.export.verify import test_image
 
     d = tmp_path_factory.mktemp("calibration")
     for i in range(3):

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from deeplab_nnapi import export as ex
+from deeplab_nnapi.export import pipeline as ex
 
 
 def test_atomic_write_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.variants import ConverterSettings
+from deeplab_nnapi.export.variants import ConverterSettings
 
 pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow")
@@ -17,7 +17,7 @@ SETTINGS = ConverterSettings()
 @pytest.fixture(scope="module")
 def converted(graphs, calibration_dir):
     """Every (shape, mode) conversion, done once: bytes of the model."""
-    from deeplab_nnapi.convert import convert_frozen_graph
+    from deeplab_nnapi.export.convert import convert_frozen_graph
     from export_graphs import SIZE
 
     out = {}
@@ -33,7 +33,7 @@ def converted(graphs, calibration_dir):
 
 @pytest.mark.parametrize("mode", ["dummy", "qat", "calibrated"])
 def test_patched_shape_is_one_partition_and_runs(converted, mode):
-    from deeplab_nnapi.verify import verify_model
+    from deeplab_nnapi.export.verify import verify_model
     from export_graphs import NUM_CLASSES, SIZE
 
     r = converted[("patched", mode)]
@@ -66,7 +66,7 @@ def test_converted_models_are_fully_uint8(converted):
 
 @pytest.mark.parametrize("mode", ["dummy", "qat"])
 def test_upstream_shape_is_rejected_with_reasons(converted, mode):
-    from deeplab_nnapi.verify import verify_model
+    from deeplab_nnapi.export.verify import verify_model
     from export_graphs import NUM_CLASSES, SIZE
 
     r = converted[("upstream", mode)]
@@ -84,7 +84,7 @@ def test_upstream_shape_is_rejected_with_reasons(converted, mode):
 
 
 def test_patched_shape_under_stock_delegate_fails_only_on_pool(converted):
-    from deeplab_nnapi.verify import verify_model
+    from deeplab_nnapi.export.verify import verify_model
     from export_graphs import NUM_CLASSES, SIZE
 
     v = verify_model(converted[("patched", "qat")].model, NUM_CLASSES, (SIZE, SIZE), delegate="stock")
@@ -92,7 +92,7 @@ def test_patched_shape_under_stock_delegate_fails_only_on_pool(converted):
 
 
 def test_label_range_is_checked(converted):
-    from deeplab_nnapi.verify import verify_model
+    from deeplab_nnapi.export.verify import verify_model
     from export_graphs import SIZE
 
     v = verify_model(converted[("patched", "dummy")].model, 2, (SIZE, SIZE))
@@ -108,7 +108,7 @@ def test_calibration_records_ranges(converted):
 def test_calibrated_model_tracks_float_graph_better_than_dummy(graphs, converted, tf):
     """Calibration exists to beat dummy ranges on accuracy: compare labels with the float graph on an
     image like the calibration images (none of which is this one)."""
-    from deeplab_nnapi.verify import run_model, test_image
+    from deeplab_nnapi.export.verify import run_model, test_image
     from export_graphs import SIZE
 
     gd = tf.compat.v1.GraphDef()
@@ -129,7 +129,7 @@ def test_calibrated_model_tracks_float_graph_better_than_dummy(graphs, converted
 
 
 def test_bad_arrays_and_inputs(graphs):
-    from deeplab_nnapi.convert import convert_frozen_graph
+    from deeplab_nnapi.export.convert import convert_frozen_graph
 
     with pytest.raises(UsageError, match="output array 'logits' is not a node"):
         convert_frozen_graph(graphs[("patched", "qat")],
@@ -142,7 +142,7 @@ def test_bad_arrays_and_inputs(graphs):
 
 def test_float_model_fails_verification(graphs, tf):
     """A model that is one partition but float inside (e.g. a graph without ranges) is not accepted."""
-    from deeplab_nnapi.verify import verify_model
+    from deeplab_nnapi.export.verify import verify_model
     from export_graphs import NUM_CLASSES, SIZE
 
     inp = "MobilenetV2/MobilenetV2/input"
@@ -155,7 +155,7 @@ def test_float_model_fails_verification(graphs, tf):
 
 def test_graph_not_cut_by_the_input_array_is_explained(tf):
     """Without a static shape the final resize size depends on the original image: one clear error."""
-    from deeplab_nnapi.convert import ConversionError, convert_frozen_graph
+    from deeplab_nnapi.export.convert import ConversionError, convert_frozen_graph
     from export_graphs import GraphSpec, build_frozen_graph
 
     pb = build_frozen_graph(GraphSpec(qat=True, static_shape=False))

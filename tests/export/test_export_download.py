@@ -7,7 +7,7 @@ import io
 import tarfile
 
 import pytest
-from deeplab_nnapi.download import DownloadError, extract_checkpoint, fetch, sha256_file
+from deeplab_nnapi.export.download import DownloadError, extract_checkpoint, fetch, sha256_file
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from deeplab_nnapi import export as ex
 from deeplab_nnapi.cli.export_models import main
-from deeplab_nnapi.variants import ad_hoc_variant
+from deeplab_nnapi.export import pipeline as ex
+from deeplab_nnapi.export.variants import ad_hoc_variant
 
 pytestmark = pytest.mark.tensorflow
 pytest.importorskip("tensorflow")
@@ -120,7 +120,7 @@ def test_conversion_failure_keeps_earlier_good_file(graphs, tmp_path):
 
     from dataclasses import replace
 
-    from deeplab_nnapi.variants import ConverterSettings
+    from deeplab_nnapi.export.variants import ConverterSettings
 
     broken = replace(good, converter=ConverterSettings(output_array="no_such_node"))
     [o] = ex.run([broken], out, lambda v, w: (graphs[("patched", "qat")], {}), progress=False)
@@ -214,7 +214,7 @@ TABLE = textwrap.dedent('''
 
 @pytest.fixture
 def models_setup(tmp_path, graphs, http_server, monkeypatch):
-    import deeplab_nnapi.patcher as patcher
+    import deeplab_nnapi.patching.patcher as patcher
 
     url, st = http_server
     buf = io.BytesIO()

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from deeplab_nnapi import export as ex
 from deeplab_nnapi.cli.export_models import main
-from deeplab_nnapi.variants import ad_hoc_variant
+from deeplab_nnapi.export import pipeline as ex
+from deeplab_nnapi.export.variants import ad_hoc_variant
 from export_graphs import NUM_CLASSES, SIZE
 
 

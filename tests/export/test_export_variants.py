@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.variants import DEFAULT_TABLE, load_variants, parse_table, select
+from deeplab_nnapi.export.variants import DEFAULT_TABLE, load_variants, parse_table, select
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -159,7 +159,7 @@ def test_models_dir_refused_with_real_checker(tmp_path, capsys):
 
 
 def test_models_dir_refused_when_applicable(tmp_path, capsys, monkeypatch):
-    import deeplab_nnapi.patcher as patcher
+    import deeplab_nnapi.patching.patcher as patcher
     from deeplab_nnapi.cli.export_models import main
 
     monkeypatch.setattr(patcher, "tree_status",

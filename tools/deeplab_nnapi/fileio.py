@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
-from .errors import UsageError
+from deeplab_nnapi.errors import UsageError
 
 
 def read_input(path: Union[str, Path], kind: str, label: Optional[str] = None) -> bytes:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, Callable, Optional, Sequence
 
-from ..errors import EXIT_USAGE, ToolError
+from deeplab_nnapi.errors import EXIT_USAGE, ToolError
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -10,11 +10,12 @@ from typing import List, Optional, Sequence
 
 from packaging.version import Version
 
-from ..errors import UsageError
-from ..gitops import DEFAULT_MODELS_URL, DEFAULT_TF_URL, clone
-from ..manifest import Manifest, Patch, load_manifest
-from ..patcher import RunOptions, RunReport, TreeJob, run_jobs
-from ..tfversion import VersionRequest, parse_request
+from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.patching.gitops import DEFAULT_MODELS_URL, DEFAULT_TF_URL, clone
+from deeplab_nnapi.patching.manifest import Manifest, Patch, load_manifest
+from deeplab_nnapi.patching.patcher import RunOptions, RunReport, TreeJob, run_jobs
+from deeplab_nnapi.patching.tfversion import VersionRequest, parse_request
+
 from . import ArgumentParser, emit_json, run
 
 PROG = "apply_patches"

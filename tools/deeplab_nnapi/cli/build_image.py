@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .. import REPO_ROOT
-from ..container import (
+from deeplab_nnapi import REPO_ROOT
+from deeplab_nnapi.container.engine import (
     ARTIFACT_PATHS,
     DEFAULT_DOCKERFILE,
     DEFAULT_TARGET,
@@ -22,7 +22,8 @@ from ..container import (
     export_artifacts,
     parse_build_args,
 )
-from ..errors import UsageError
+from deeplab_nnapi.errors import UsageError
+
 from . import ArgumentParser, emit_json, run
 
 PROG = "build_image"

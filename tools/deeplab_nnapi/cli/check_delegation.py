@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..delegation import DelegateOptions, DelegationPlan, check_model
-from ..errors import UsageError
-from ..nnapi_rules import MAX_API, MIN_API, load_rules, version_key
-from ..profile import Profile, compare, load_profile
-from ..tflite_model import format_ranges
+from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.nnapi.delegation import DelegateOptions, DelegationPlan, check_model
+from deeplab_nnapi.nnapi.profile import Profile, compare, load_profile
+from deeplab_nnapi.nnapi.rules import MAX_API, MIN_API, load_rules, version_key
+from deeplab_nnapi.nnapi.tflite_model import format_ranges
+
 from . import ArgumentParser, emit_json, run
 
 PROG = "check_delegation"

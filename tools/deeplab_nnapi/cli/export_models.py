@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ..errors import EXIT_FAIL, EXIT_OK, UsageError
+from deeplab_nnapi.errors import EXIT_FAIL, EXIT_OK, UsageError
+
 from . import ArgumentParser, emit_json, run
 
 PROG = "export_models"
@@ -119,8 +120,9 @@ def _summary(outcomes, json_out: bool) -> None:
 
 def _body(argv: Optional[Sequence[str]]) -> int:
     args = _parser().parse_args(argv)
-    from .. import export as ex
-    from ..variants import load_converter_defaults, load_variants, select
+    from deeplab_nnapi.export.variants import load_converter_defaults, load_variants, select
+
+    from deeplab_nnapi.export import pipeline as ex
 
     variants = load_variants(args.variant_table)
     if args.list_variants:
@@ -155,7 +157,7 @@ def _body(argv: Optional[Sequence[str]]) -> int:
     if args.calibration_images is not None:
         if not args.calibration_images.is_dir():
             raise UsageError(f"--calibration-images {args.calibration_images}: not a directory")
-        from ..convert import load_calibration_images
+        from deeplab_nnapi.export.convert import load_calibration_images
 
         # every image is read once here, so a bad one is bad input (exit 2) before any work
         load_calibration_images(args.calibration_images, (8, 8))
@@ -171,7 +173,7 @@ def _body(argv: Optional[Sequence[str]]) -> int:
             chosen = [v.with_quantization("calibrated") if v.quantization == "dummy" else v for v in chosen]
         export_python = args.export_python or ex.default_export_python()
         versions = ex.tool_versions(ex.export_python_tf_version(export_python))
-        from ..download import default_cache_dir
+        from deeplab_nnapi.export.download import default_cache_dir
 
         ckdir = args.checkpoint_dir or default_cache_dir()
         rep = ex.Reporter(len(chosen), enabled=not args.quiet)
@@ -192,8 +194,8 @@ def _body(argv: Optional[Sequence[str]]) -> int:
 def _from_graph_variant(args, defaults) -> List:
     from dataclasses import replace
 
-    from ..convert import check_arrays, read_graph_def
-    from ..variants import ad_hoc_variant
+    from deeplab_nnapi.export.convert import check_arrays, read_graph_def
+    from deeplab_nnapi.export.variants import ad_hoc_variant
 
     graph = args.from_graph
     if graph.is_dir():

@@ -3,11 +3,11 @@
 How a run goes (for every tree given, TensorFlow first, then tensorflow/models):
 
 1. **select** the manifest's patches for the target (TensorFlow: by the tree's own version), as
-   groups of alternatives in ``order`` (see :mod:`deeplab_nnapi.manifest`);
+   groups of alternatives in ``order`` (see :mod:`deeplab_nnapi.patching.manifest`);
 2. **verify** every selected patch file: sha256 against the manifest, every path it touches relative,
    without ``..``, listed in ``touches`` and not escaping the tree through a symlink (else exit 2);
 3. refuse a tree with local changes in a touched file unless ``allow_dirty``;
-4. **plan** in a scratch index (see :mod:`deeplab_nnapi.gitops`): for each group, in order, pick the
+4. **plan** in a scratch index (see :mod:`deeplab_nnapi.patching.gitops`): for each group, in order, pick the
    first alternative that is already applied or applies cleanly; else (TensorFlow) the first variant
    for another version at the same position that does; else one recognised as applied by a reverse
    3-way merge (a drifted tree patched earlier); else report *fixed upstream* when
@@ -37,8 +37,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from packaging.version import Version
 
-from .errors import CheckFailed, ToolError, UsageError
-from .gitops import (
+from deeplab_nnapi.errors import CheckFailed, ToolError, UsageError
+from deeplab_nnapi.patching.gitops import (
     MailInfo,
     ScratchIndex,
     Tree,
@@ -48,8 +48,14 @@ from .gitops import (
     move_head,
     reset_paths,
 )
-from .manifest import Manifest, Patch, load_manifest, safe_relpath
-from .tfversion import TreeVersion, VersionRequest, check_request, parse_request, read_tree_version
+from deeplab_nnapi.patching.manifest import Manifest, Patch, load_manifest, safe_relpath
+from deeplab_nnapi.patching.tfversion import (
+    TreeVersion,
+    VersionRequest,
+    check_request,
+    parse_request,
+    read_tree_version,
+)
 
 __all__ = [
     "TreeStatus",

@@ -44,9 +44,9 @@ from typing import Dict, List, Optional, Sequence
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from . import REPO_ROOT
-from .errors import UsageError
-from .fileio import sha256_bytes
+from deeplab_nnapi import REPO_ROOT
+from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.fileio import sha256_bytes
 
 if sys.version_info >= (3, 11):
     import tomllib

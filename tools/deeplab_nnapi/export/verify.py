@@ -1,6 +1,6 @@
 """Verify an exported model: one NNAPI partition, and it runs with the right input and output.
 
-1. Delegation: :func:`deeplab_nnapi.delegation.check_model` with the patched delegate at Android API 29
+1. Delegation: :func:`deeplab_nnapi.nnapi.delegation.check_model` with the patched delegate at Android API 29
    (NNAPI 1.2, the oldest level with ARG_MAX); anything but a single delegate partition fails, and the
    refusals are the reasons.
 2. Execution: the model runs in ``ai-edge-litert`` on a test image; the input must be uint8 1xHxWx3 with
@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .errors import CheckFailed, UsageError
+from deeplab_nnapi.errors import CheckFailed, UsageError
 
 ANDROID_API = 29
 DELEGATE = "patched"
@@ -57,7 +57,7 @@ def test_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def check_delegation(model: bytes, android_api: int = ANDROID_API, delegate: str = DELEGATE):
     try:
-        from .delegation import DelegateOptions, check_model
+        from deeplab_nnapi.nnapi.delegation import DelegateOptions, check_model
     except ImportError as exc:  # pragma: no cover - the package ships it
         raise UsageError(f"delegation checker not available: {exc}") from None
     plan = check_model(model, DelegateOptions(android_api=android_api, delegate=delegate))

@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import UsageError
-from .tflite_model import OperatorInfo, TensorInfo, TFLiteModel
+from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.nnapi.tflite_model import OperatorInfo, TensorInfo, TFLiteModel
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +34,7 @@ def version_key(text: str) -> Tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-RULES_PATH = Path(__file__).resolve().parent / "data" / "nnapi_rules.toml"
+RULES_PATH = Path(__file__).resolve().parents[1] / "data" / "nnapi_rules.toml"
 
 #: Android API levels the delegate distinguishes (NNAPI 1.0 = 27 ... ).
 MIN_API, MAX_API = 27, 35

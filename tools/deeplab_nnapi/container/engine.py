@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
-from .errors import CheckFailed, UsageError
+from deeplab_nnapi.errors import CheckFailed, UsageError
 
 #: Where an engine's API socket usually is, in the order they are tried when nothing is configured.
 DEFAULT_SOCKETS = (

@@ -26,8 +26,8 @@ from tflite.BuiltinOptions import BuiltinOptions
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
-from .errors import UsageError
-from .fileio import read_input
+from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.fileio import read_input
 
 #: TFLite's schema version (``TFLITE_SCHEMA_VERSION``); the interpreter refuses any other.
 SCHEMA_VERSION = 3

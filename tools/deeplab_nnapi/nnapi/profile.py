@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import UsageError
-from .fileio import read_input
+from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.fileio import read_input
 
 _SECTION = re.compile(r"^=+\s*(.*?)\s*=+\s*$")
 _NAME_INDEX = re.compile(r"^(.*?):(\d+)\s*$")

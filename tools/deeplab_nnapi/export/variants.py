@@ -18,9 +18,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .errors import UsageError
+from deeplab_nnapi.errors import UsageError
 
-DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "variants.toml"
+DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "data" / "variants.toml"
 
 QUANTIZATION_MODES = ("qat", "dummy", "calibrated")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -25,8 +25,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import git
 
-from .errors import CheckFailed, UsageError
-from .fileio import atomic_write
+from deeplab_nnapi.errors import CheckFailed, UsageError
+from deeplab_nnapi.fileio import atomic_write
 
 DEFAULT_TF_URL = "https://github.com/tensorflow/tensorflow.git"
 DEFAULT_MODELS_URL = "https://github.com/tensorflow/models.git"

@@ -2,11 +2,11 @@
 
 Per variant (one at a time, each independent of the others):
 
-1. fetch the checkpoint into the cache (sha256-verified, resumable; :mod:`deeplab_nnapi.download`);
+1. fetch the checkpoint into the cache (sha256-verified, resumable; :mod:`deeplab_nnapi.export.download`);
 2. run the patched ``deeplab/export_model.py`` of ``--models-dir`` with the variant's flags, in the Python
    given by ``--export-python`` (TF 1.15 for the upstream code), into a temporary directory;
-3. convert the frozen graph (:mod:`deeplab_nnapi.convert`);
-4. verify it (:mod:`deeplab_nnapi.verify`): one NNAPI partition, right input/output, labels in range;
+3. convert the frozen graph (:mod:`deeplab_nnapi.export.convert`);
+4. verify it (:mod:`deeplab_nnapi.export.verify`): one NNAPI partition, right input/output, labels in range;
 5. write ``<out>/<name>.tflite`` atomically and update ``<out>/manifest.json`` (also atomically).
 
 ``--from-graph`` enters at step 3 with an existing frozen graph. A failing variant leaves no file behind
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
-from . import __version__
-from .errors import CheckFailed, ToolError, UsageError
-from .fileio import atomic_write, sha256_bytes
-from .variants import Variant
+from deeplab_nnapi import __version__
+from deeplab_nnapi.errors import CheckFailed, ToolError, UsageError
+from deeplab_nnapi.export.variants import Variant
+from deeplab_nnapi.fileio import atomic_write, sha256_bytes
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
@@ -144,7 +144,7 @@ def check_models_dir(models_dir: Path) -> str:
     if not models_dir.is_dir():
         raise UsageError(f"--models-dir {models_dir}: not a directory")
     try:
-        from .patcher import tree_status
+        from deeplab_nnapi.patching.patcher import tree_status
     except ImportError as exc:
         raise UsageError(f"cannot check --models-dir: patch checker unavailable ({exc})") from None
     try:
@@ -248,8 +248,8 @@ class Reporter:
 def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvider, manifest: dict, *,
                     calibration_images: Optional[Path] = None, reporter: Optional[Reporter] = None,
                     workdir: Optional[Path] = None) -> Outcome:
-    from .convert import convert_frozen_graph
-    from .verify import verify_model
+    from deeplab_nnapi.export.convert import convert_frozen_graph
+    from deeplab_nnapi.export.verify import verify_model
 
     o = Outcome(variant.name)
     start = time.monotonic()
@@ -375,7 +375,7 @@ def upstream_graph_provider(models_dir: Path, checkpoint_dir: Path, export_pytho
                             allow_unpinned: bool = False, progress: bool = True,
                             stage: Optional[Callable[[str], None]] = None) -> GraphProvider:
     """Checkpoint fetch + patched export_model.py, as a graph provider for :func:`run`."""
-    from .download import extract_checkpoint, fetch
+    from deeplab_nnapi.export.download import extract_checkpoint, fetch
 
     def provide(variant: Variant, workdir: Path):
         ck = variant.checkpoint

@@ -26,9 +26,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import CheckFailed, UsageError
-from .fileio import read_input
-from .variants import QUANTIZATION_MODES, ConverterSettings
+from deeplab_nnapi.errors import CheckFailed, UsageError
+from deeplab_nnapi.export.variants import QUANTIZATION_MODES, ConverterSettings
+from deeplab_nnapi.fileio import read_input
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
 

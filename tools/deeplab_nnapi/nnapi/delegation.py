@@ -2,14 +2,14 @@
 
 Public API::
 
-    from deeplab_nnapi.delegation import DelegateOptions, check_model
+    from deeplab_nnapi.nnapi.delegation import DelegateOptions, check_model
     plan = check_model("model.tflite", DelegateOptions(android_api=29, delegate="stock"))
     plan.nodes, plan.refused, plan.single_partition, plan.to_json()
 
 The prediction follows the delegate's ``DoPrepare``: every node of the execution plan is validated with
-the per-op rules of :mod:`deeplab_nnapi.nnapi_rules` (``NNAPIDelegateKernel::Validate``), the supported
+the per-op rules of :mod:`deeplab_nnapi.nnapi.rules` (``NNAPIDelegateKernel::Validate``), the supported
 ones are grouped by TFLite's partitioner and cut to ``max_number_delegated_partitions``
-(:mod:`deeplab_nnapi.partition`). Assumed: the device has an NNAPI accelerator besides the CPU reference
+(:mod:`deeplab_nnapi.nnapi.partition`). Assumed: the device has an NNAPI accelerator besides the CPU reference
 (otherwise the stock delegate does nothing at all on API >= 29), the accelerator supports every op the
 delegate hands it, and the target feature level equals the Android API level.
 """
@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from .errors import UsageError
-from .nnapi_rules import (
+from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.nnapi.partition import GraphNode, replace_with_delegate
+from deeplab_nnapi.nnapi.rules import (
     MAX_API,
     MIN_API,
     Context,
@@ -30,8 +31,7 @@ from .nnapi_rules import (
     load_rules,
     validate,
 )
-from .partition import GraphNode, replace_with_delegate
-from .tflite_model import TFLiteModel, format_ranges, load_model
+from deeplab_nnapi.nnapi.tflite_model import TFLiteModel, format_ranges, load_model
 
 DELEGATE_NODE_TYPE = "TfLiteNnapiDelegate"
 DELEGATES = ("stock", "patched")

@@ -26,8 +26,8 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Optional
 
-from .errors import EXIT_FAIL, ToolError
-from .fileio import sha256_file
+from deeplab_nnapi.errors import EXIT_FAIL, ToolError
+from deeplab_nnapi.fileio import sha256_file
 
 CHUNK = 1 << 16
 USER_AGENT = "deeplab-nnapi/0.1 (+export_models)"

@@ -29,7 +29,7 @@ from typing import Optional
 
 from packaging.version import InvalidVersion, Version
 
-from .errors import UsageError
+from deeplab_nnapi.errors import UsageError
 
 VERSION_H = "tensorflow/core/public/version.h"
 VERSION_BZL = "tensorflow/tf_version.bzl"

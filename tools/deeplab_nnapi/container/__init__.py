@@ -1,0 +1,1 @@
+"""Container: driving the Docker build through the docker SDK."""

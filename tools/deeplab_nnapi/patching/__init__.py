@@ -1,0 +1,1 @@
+"""Patching: the patch manifest, TF version detection, git operations, applying and reversing patches."""
