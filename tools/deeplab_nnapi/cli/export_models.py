@@ -120,9 +120,8 @@ def _summary(outcomes, json_out: bool) -> None:
 
 def _body(argv: Optional[Sequence[str]]) -> int:
     args = _parser().parse_args(argv)
-    from deeplab_nnapi.export.variants import load_converter_defaults, load_variants, select
-
     from deeplab_nnapi.export import pipeline as ex
+    from deeplab_nnapi.export.variants import load_converter_defaults, load_variants, select
 
     variants = load_variants(args.variant_table)
     if args.list_variants:

@@ -29,6 +29,7 @@ import numpy as np
 from deeplab_nnapi.errors import CheckFailed, UsageError
 from deeplab_nnapi.export.variants import QUANTIZATION_MODES, ConverterSettings
 from deeplab_nnapi.fileio import read_input
+from deeplab_nnapi.native_logs import import_tensorflow
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
 
@@ -48,7 +49,7 @@ class ConversionResult:
 
 def _tf():
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()
     except ImportError:
         raise UsageError("conversion needs TensorFlow: pip install 'deeplab-nnapi[export]'") from None
     return tf

@@ -32,6 +32,7 @@ from deeplab_nnapi import __version__
 from deeplab_nnapi.errors import CheckFailed, ToolError, UsageError
 from deeplab_nnapi.export.variants import Variant
 from deeplab_nnapi.fileio import atomic_write, sha256_bytes
+from deeplab_nnapi.native_logs import child_env
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
@@ -190,7 +191,7 @@ def run_export_model(variant: Variant, models_dir: Path, checkpoint_prefix: Path
     pb = Path(workdir) / f"{variant.name}.pb"
     cmd = [export_python, str(research / "deeplab" / "export_model.py"),
            f"--checkpoint_path={checkpoint_prefix}", f"--export_path={pb}", *variant.export_flags]
-    env = dict(os.environ)
+    env = child_env()
     env["PYTHONPATH"] = os.pathsep.join(
         [str(research), str(research / "slim")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -15,6 +15,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from deeplab_nnapi.errors import CheckFailed, UsageError
+from deeplab_nnapi.native_logs import litert_interpreter_class
 
 ANDROID_API = 29
 DELEGATE = "patched"
@@ -68,11 +69,11 @@ def check_delegation(model: bytes, android_api: int = ANDROID_API, delegate: str
 
 def run_model(model: bytes, image: np.ndarray) -> Tuple[np.ndarray, dict, dict]:
     try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        Interpreter, OpResolverType = litert_interpreter_class()
     except ImportError:
         raise UsageError("running models needs ai-edge-litert: pip install 'deeplab-nnapi[export]'") from None
-    # TFLite's own uint8 kernels, without the default XNNPACK delegate (which also logs an INFO line on
-    # stderr that --quiet cannot otherwise silence)
+    # TFLite's own uint8 kernels, without the default XNNPACK delegate: the reference kernels, the same
+    # results on every CPU
     interp = Interpreter(model_content=model,
                          experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interp.allocate_tensors()
