@@ -311,3 +311,40 @@ class TFWorld:
         dest = self.tmp / name
         git(self.tmp, "clone", "-q", str(self.src), str(dest))
         return dest
+
+
+class ModelsWorld:
+    """A synthetic DeepLab history (legacy -> helper -> final, see deeplab_like.py) and the patch set the
+    generator makes from it with the real rule (patches/models/rule.toml)."""
+
+    def __init__(self, tmp: Path):
+        import shutil
+
+        from deeplab_like import files
+        from deeplab_nnapi.patching.generate import generate, write_patch_set
+        from deeplab_nnapi.patching.rulefile import load_rule
+
+        self.tmp = tmp
+        self.files = files
+        self.history = make_repo(tmp / "history", files("legacy"), message="legacy layout")
+        self.commits = {"legacy": git(self.history, "rev-parse", "HEAD").strip()}
+        for state in ("helper", "final"):
+            for rel in files("legacy"):
+                (self.history / rel).unlink(missing_ok=True)
+            write_files(self.history, files(state))
+            self.commits[state] = commit_all(self.history, f"{state} layout")
+        self.patches_dir = tmp / "patches"
+        (self.patches_dir / "models").mkdir(parents=True)
+        shutil.copy(REAL_MANIFEST.parent / "models" / "rule.toml", self.patches_dir / "models" / "rule.toml")
+        self.rule = load_rule(self.patches_dir / "models" / "rule.toml")
+        self.generated = generate(self.history, self.rule, ref="HEAD")
+        write_patch_set(self.generated, self.patches_dir)
+        self.manifest = self.patches_dir / "manifest.toml"
+        self.manifest.write_text('schema = 1\ninclude = ["models/manifest.toml"]\n')
+
+    def tree(self, state: str, name: Optional[str] = None, extra: str = "", repo: bool = True) -> Path:
+        path = self.tmp / (name or state)
+        if repo:
+            return make_repo(path, self.files(state, extra))
+        write_files(path, self.files(state, extra))
+        return path

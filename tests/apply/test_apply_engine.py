@@ -555,10 +555,23 @@ def test_usage_errors_are_one_line_exit_2(cli, tfworld, tmp_path):
     assert rc == 2 and "manifest not found" in err
 
 
-def test_tree_without_version_files_is_refused(cli, tfworld, tmp_path):
-    tree = make_repo(tmp_path / "nov", {NNAPI: delegate_source()})
-    rc, _, err = cli("--manifest", tfworld.manifest, "--tf-version", "2.x", "--tf-dir", tree)
-    assert rc == 2 and "cannot tell the TensorFlow version" in err
+def test_tree_without_version_files_trusts_the_requested_version(cli, tfworld, tmp_path):
+    """A tflite-only tree (the delegate, no version file): --tf-version 2.N is trusted, 2.x lets the text
+    decide; the report says which. A tree with neither delegate nor version file is bad input."""
+    other = (tfworld.src / "tensorflow/lite/other.cc").read_text()
+    tree = make_repo(tmp_path / "nov", {NNAPI: delegate_source(), "tensorflow/lite/other.cc": other})
+    args = ("--manifest", tfworld.manifest, "--tf-version", "2.4", "--tf-dir", tree)
+    rc, out, _ = cli(*args, "--check", "--json")
+    rep = json.loads(out)["trees"][0]
+    assert rc == 0 and rep["layout"] == "tflite-only" and rep["version"] == "2.4"
+    assert "no version file" in rep["version_source"] and "trusted" in rep["version_source"]
+    rc, out, _ = cli("--manifest", tfworld.manifest, "--tf-version", "2.x", "--tf-dir", tree, "--json")
+    rep = json.loads(out)["trees"][0]
+    assert rc == 0 and rep["version"] is None and "chosen by the text" in rep["version_source"]
+    assert [p["state"] for p in rep["patches"]] == ["applied", "applied"]
+    empty = make_repo(tmp_path / "empty", {"README": "nothing here\n"})
+    rc, out, err = cli("--manifest", tfworld.manifest, "--tf-version", "2.x", "--tf-dir", empty)
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "no NNAPI delegate here" in err
 
 
 def test_env_var_locates_the_manifest(cli, tfworld, monkeypatch):
@@ -595,7 +608,7 @@ def test_thin_script_runs_as_a_subprocess(tfworld):
 
 def test_tree_status_contract(tfworld):
     from deeplab_nnapi.patching.manifest import load_manifest
-    from deeplab_nnapi.patching.patcher import tree_status
+    from deeplab_nnapi.patching.status import tree_status
 
     man = load_manifest(tfworld.manifest)
     tree = tfworld.clone()

@@ -9,7 +9,8 @@ import pytest
 from apply_helpers import REAL_MANIFEST, write_manifest
 from deeplab_nnapi.errors import UsageError
 from deeplab_nnapi.patching.manifest import check_files, load_manifest
-from deeplab_nnapi.patching.patcher import parse_patch, select_for_tree
+from deeplab_nnapi.patching.patchfile import parse_patch
+from deeplab_nnapi.patching.select import select_for_tree
 from deeplab_nnapi.patching.tfversion import TreeVersion
 from packaging.version import Version
 
@@ -91,10 +92,12 @@ def test_selection_by_version(tmp_path, version, names):
     assert [[p.name for p in g] for g in groups] == names
 
 
-def test_models_variants_are_alternatives_in_order(tmp_path):
+def test_models_variants_are_grouped_by_file_position(tmp_path):
+    """models: ``order`` is a file's position; variants at one position (one per upstream text of that
+    file) are alternatives; there are no version fallbacks."""
     man = three_shapes(tmp_path)
     groups = select_for_tree(man, "models", None)
-    assert [[p.name for p in g] for g in groups] == [["models-1", "models-2"]]
+    assert [[p.name for p in g] for g in groups] == [["models-1"], ["models-2"]]
     assert man.fallbacks("models", groups[0]) == []
 
 
@@ -208,7 +211,8 @@ def test_check_files_reports_sha_mismatch_and_missing(tmp_path):
 
 real = pytest.mark.skipif(not REAL_MANIFEST.exists(), reason="patches/manifest.toml not written yet")
 # "v2.4.1", "2.8.0", "r2.2" (a release branch)
-_VERSION_IN_TEXT = re.compile(r"(?:\b|(?<=\bv)|(?<=\br))(2\.\d+(?:\.\d+)?)(?:-?rc\d+)?\b")
+#: "TF 2.4.0 ..." in a verified_against entry: the TF release that text is (read at a tag or a release branch)
+_VERSION_IN_TEXT = re.compile(r"\bTF (2\.\d+(?:\.\d+)?)(?:-?rc\d+)?\b(?! release text INFERRED)")
 #: The newest TensorFlow release line when this was written (tensorflow-cpu 2.21 on PyPI).
 NEWEST_TF_MINOR = 21
 
@@ -242,19 +246,32 @@ def test_real_patches_touch_exactly_their_listed_files():
 
 
 @real
-def test_real_manifest_models_patches_name_their_upstream_commits():
-    """Each models variant names the upstream commits it fits, or (where no commit id could be read)
-    the exact upstream pre-image blob of every file it touches, matching the patch's own index lines."""
-    for p in load_manifest(REAL_MANIFEST).for_target("models"):
-        if p.upstream_commits:
-            assert all(re.fullmatch(r"[0-9a-f]{7,40}", c) for c in p.upstream_commits), p.name
-            continue
-        assert p.upstream_blobs, f"{p.name}: names neither upstream commits nor pre-image blobs"
-        named = dict(entry.split() for entry in p.upstream_blobs)
-        assert set(named) == set(p.touches), p.name
+def test_real_manifest_models_patches_name_their_upstream_commits_and_blobs():
+    """Each models patch is generated for one upstream text: it names the upstream commits that carry that
+    text (full ids, the same ones it was verified on), and its pre- and post-image blobs, which must be the
+    patch's own index line; one patch per text, one file per patch, from the rule the manifest names."""
+    man = load_manifest(REAL_MANIFEST)
+    rule = man.rule("models")
+    assert rule is not None and [f.path for f in rule.files] == [
+        "research/deeplab/core/utils.py", "research/deeplab/model.py", "research/deeplab/export_model.py"]
+    seen = set()
+    models = man.for_target("models")
+    assert models
+    for p in models:
+        assert p.upstream_commits, p.name
+        assert all(re.fullmatch(r"[0-9a-f]{40}", c) for c in p.upstream_commits), p.name
+        assert all(any(c in v for c in p.upstream_commits) for v in p.verified_against), p.name
+        assert len(p.touches) == 1 and rule.file(p.touches[0]).order == p.order, p.name
+        rel = p.touches[0]
+        pre, post = p.blob_of(rel), p.blob_of(rel, post=True)
+        assert pre and post and (rel, pre) not in seen, p.name
+        seen.add((rel, pre))
         text = p.path.read_text()
-        for path, blob in named.items():
-            assert re.search(rf"diff --git a/{re.escape(path)} .*\nindex {blob}\.\.", text), (p.name, path)
+        assert re.search(rf"diff --git a/{re.escape(rel)} .*\nindex {pre}\.\.{post} ", text), p.name
+        assert p.path.name == f"{pre[:12]}.patch", p.name
+    # the final upstream state (every clone today) is covered for every file
+    final = "6fb5646f18d7173dd08a576a819a8dc9b36a6d8b"
+    assert {p.touches[0] for p in models if final in p.upstream_commits} == {f.path for f in rule.files}
 
 
 @real
@@ -267,15 +284,25 @@ def test_real_manifest_covers_every_tf2_minor_without_overlap():
         groups = select_for_tree(man, "tensorflow", tv(str(v)))
         assert groups, f"no TensorFlow patch for {v}"
         for g in groups:
-            # alternatives for one TF version would make the variant depend on probing; one per order
-            assert len(g) == 1, f"{v}: several variants at order {g[0].order}: {[p.name for p in g]}"
+            # alternatives for one TF version must be different shapes of the check (which exclude each
+            # other: a text of one shape accepts no other shape's patch), never two patches for one shape
+            shapes = [p.shape for p in g]
+            assert all(shapes) and len(set(shapes)) == len(shapes), f"{v}: {[p.name for p in g]}"
 
 
 @real
 def test_real_manifest_variant_verified_against_versions_it_claims():
+    """Every TensorFlow variant names the real upstream texts it was checked on (repository@full commit, and
+    the text's blob); every TF 2.x release it names lies in its version range. A variant for a shape that
+    was in no release (b0) names master commits; the LiteRT variant names LiteRT tags."""
     man = load_manifest(REAL_MANIFEST)
     for p in man.for_target("tensorflow"):
-        versions = _verified_versions(p)
-        assert versions, f"{p.name}: verified_against names no TF version"
-        for v in versions:
+        assert p.shape and p.upstream_blobs and p.post_blobs, p.name
+        cited = [e for e in p.verified_against if re.search(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}\b", e)]
+        assert cited, f"{p.name}: verified_against names no repository@commit"
+        for v in _verified_versions(p):
             assert p.matches(Version(v.base_version)), f"{p.name}: verified against {v} outside {p.versions}"
+        if p.layout == "litert":
+            assert all("google-ai-edge/LiteRT@" in e for e in cited), p.name
+        elif p.shape != "b0":
+            assert _verified_versions(p), f"{p.name}: verified_against names no TF release"

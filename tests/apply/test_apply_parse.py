@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from deeplab_nnapi.patching.patcher import parse_patch
+from deeplab_nnapi.patching.patchfile import parse_patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -26,8 +26,9 @@ def _tf_tree(path: Path) -> Path:
 
 
 def _models_tree(path: Path) -> Path:
-    patch = PATCHES / "models/master/0001-deeplab-nnapi-friendly-resize-and-argmax.patch"
-    return make_repo(path, preimage_from_patch(patch.read_bytes()))
+    from deeplab_like import files
+
+    return make_repo(path, files("final"))
 
 
 def test_dirty_second_tree_is_one_line_and_no_progress(cli, tmp_path):
@@ -56,13 +57,22 @@ def test_models_dir_that_is_not_a_models_tree_is_bad_input(cli, tmp_path):
             assert err.count("\n") == 1 and "tensorflow/models tree" in err, err
 
 
-def test_models_tree_with_drifted_text_is_still_a_conflict(cli, tmp_path):
+def test_models_call_the_rule_cannot_decide_is_a_conflict(cli, tmp_path):
+    """A fork whose text no patch fits is patched by the rule, but a call whose value the rule cannot read
+    (align_corners=some_flag) is a conflict naming file, line and call; nothing is written."""
     models = _models_tree(tmp_path / "models")
     p = models / "research/deeplab/core/utils.py"
-    p.write_text(p.read_text().replace("align_corners=True", "align_corners=True  "))
+    p.write_text(p.read_text().replace("align_corners=True", "align_corners=FLAGS.align"))
     git(models, "commit", "-qam", "drift")
+    before = snapshot(models)
     rc, _, err = cli("--manifest", REAL_MANIFEST, "--models-dir", models)
-    assert rc == 1 and "does not match" in err
+    assert (
+        rc == 1
+        and "research/deeplab/core/utils.py: line 7: tf.image.resize_bilinear(align_corners=FLAGS.align)"
+        in err
+        and "cannot decide" in err
+    ), err
+    assert snapshot(models) == before
 
 
 def test_empty_manifest_says_so(cli, tmp_path):

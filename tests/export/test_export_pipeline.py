@@ -214,7 +214,7 @@ TABLE = textwrap.dedent('''
 
 @pytest.fixture
 def models_setup(tmp_path, graphs, http_server, monkeypatch):
-    import deeplab_nnapi.patching.patcher as patcher
+    import deeplab_nnapi.patching.status as patcher
 
     url, st = http_server
     buf = io.BytesIO()

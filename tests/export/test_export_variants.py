@@ -159,7 +159,7 @@ def test_models_dir_refused_with_real_checker(tmp_path, capsys):
 
 
 def test_models_dir_refused_when_applicable(tmp_path, capsys, monkeypatch):
-    import deeplab_nnapi.patching.patcher as patcher
+    import deeplab_nnapi.patching.status as patcher
     from deeplab_nnapi.cli.export_models import main
 
     monkeypatch.setattr(patcher, "tree_status",

@@ -11,9 +11,10 @@ from typing import List, Optional, Sequence
 from packaging.version import Version
 
 from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.patching.engine import RunOptions, TreeJob, run_jobs
 from deeplab_nnapi.patching.gitops import DEFAULT_MODELS_URL, DEFAULT_TF_URL, clone
 from deeplab_nnapi.patching.manifest import Manifest, Patch, load_manifest
-from deeplab_nnapi.patching.patcher import RunOptions, RunReport, TreeJob, run_jobs
+from deeplab_nnapi.patching.report import RunReport
 from deeplab_nnapi.patching.tfversion import VersionRequest, parse_request
 
 from . import ArgumentParser, emit_json, run
@@ -21,27 +22,38 @@ from . import ArgumentParser, emit_json, run
 PROG = "apply_patches"
 
 DESCRIPTION = """\
-Make a TensorFlow 2.x tree delegate DeepLab's large quantized AVERAGE_POOL_2D to NNAPI, and make
-tensorflow/models' DeepLab export align_corners=False resizes and an int32 argmax, by applying the
+Make a TensorFlow 2.x (or LiteRT) tree delegate DeepLab's large quantized AVERAGE_POOL_2D to NNAPI, and
+make tensorflow/models' DeepLab build align_corners=False resizes and an int32 argmax, by applying the
 versioned patches listed in patches/manifest.toml.
 
-The TensorFlow patch variant is chosen from the tree's own version (tensorflow/core/public/version.h
-or tensorflow/tf_version.bzl), which must match --tf-version. Everything is checked first in a
-scratch index; the work tree is written only when every patch of every tree goes through, so a
-failure leaves the trees byte-identical. Running twice is harmless: the second run reports
+TensorFlow: the variant is chosen from the tree's own version (tensorflow/core/public/version.h or
+tensorflow/tf_version.bzl), which must match --tf-version. A tree without a version file (a tflite-only
+or trimmed vendor tree) is taken to be --tf-version 2.N[.M], or with 2.x the delegate's text decides (its
+shapes are distinct). A LiteRT tree (tflite/delegates/nnapi/) is recognised by its layout. tensorflow/models:
+one patch per upstream text of each file, generated from patches/models/rule.toml; a fork whose text no
+patch fits is patched by the rule itself, and a file counts as patched only when every call site is.
+
+Everything is worked out in a scratch index first; the trees are written only when every patch of every
+tree goes through, through a journal: a run killed half-way is finished (or, by a --reverse run, rolled
+back) by the next run, which says so. Running twice is harmless: the second run reports
 "already-applied" and changes nothing.
 """
 
 EPILOG = """\
-strategies reported per patch: clean, 3way (drifted vendor tree, pre-image blob in the repository's
-history), already-applied, fixed-upstream (the check is already gone: nothing to do).
+strategies reported per patch: clean, clean-ignore-whitespace (a re-indented fork), 3way (drifted
+vendor tree, pre-image blob in the repository's history), rule (models: no patch fits, the rule edited the
+calls), already-applied, fixed-upstream (the check is already gone), not-needed (nothing to change in that
+file), not-present (an optional file the tree's layout lacks).
 
 exit codes: 0 done / already applied / would apply (--check); 1 a patch does not apply (nothing
-changed); 2 bad usage or input (unknown version, dirty tree, sha256 mismatch, path outside the tree).
+changed), or --check found an interrupted run; 2 bad usage or input (unknown version, dirty tree, sha256
+mismatch, path outside the tree).
 
 examples:
   %(prog)s --tf-version 2.x --tf-dir ~/src/tensorflow
   %(prog)s --tf-version 2.4 --tf-dir ~/src/tensorflow --models-dir ~/src/models --check
+  %(prog)s --tf-version 2.14 --tf-dir ~/src/tflite-only-tree       # no version file: 2.14 is trusted
+  %(prog)s --tf-version 2.x --tf-dir ~/src/LiteRT                   # LiteRT: chosen by the delegate's text
   %(prog)s --clone-tf v2.4.1 --tf-version 2.4.1 --tf-dir /src/tensorflow
   %(prog)s --tf-version 2.x --tf-dir fork/ --commit          # one commit per patch, like git am
   %(prog)s --list --tf-version 2.4
@@ -136,7 +148,7 @@ def _list_patches(manifest: Manifest, request: Optional[VersionRequest]) -> List
     return out
 
 
-_VERSION_TOKEN = re.compile(r"(?:\b|(?<=\bv)|(?<=\br))(2\.\d+(?:\.\d+)?(?:-?rc\d+)?)\b")
+_VERSION_TOKEN = re.compile(r"\b(?:TF|TensorFlow|LiteRT tag) v?(\d+\.\d+(?:\.\d+)?(?:-?rc\d+)?)\b")
 _COMMIT_TOKEN = re.compile(r"([\w.-]+/[\w.-]+)@([0-9a-f]{7,40})")
 
 
@@ -149,7 +161,9 @@ def _short_verified(entries, width: int = 40) -> str:
             tok = m.group(1)
         else:
             c = _COMMIT_TOKEN.search(e)
-            tok = f"{c.group(1)}@{c.group(2)[:8]}" if c else e.split(" ")[0].rstrip(":,")[:16]
+            if c is None:
+                continue
+            tok = f"{c.group(1)}@{c.group(2)[:8]}"
         if tok not in tokens:
             tokens.append(tok)
     text = ", ".join(tokens) or "-"
@@ -172,6 +186,10 @@ def _print_list(patches: List[Patch], as_json: bool) -> None:
                         "purpose": p.purpose,
                         "verified_against": list(p.verified_against),
                         "upstream_commits": list(p.upstream_commits),
+                        "upstream_blobs": list(p.upstream_blobs),
+                        "post_blobs": list(p.post_blobs),
+                        "layout": p.layout if p.target == "tensorflow" else None,
+                        "shape": p.shape,
                         "fixed_marker": p.fixed_marker,
                     }
                     for p in patches
@@ -182,7 +200,10 @@ def _print_list(patches: List[Patch], as_json: bool) -> None:
     rows = [("NAME", "TARGET", "VERSIONS", "ORDER", "VERIFIED AGAINST", "PURPOSE")]
     for p in patches:
         verified = _short_verified(p.verified_against)
-        rows.append((p.name, p.target, p.versions_text, str(p.order), verified, p.purpose))
+        target = (
+            p.target if p.target != "tensorflow" or p.layout == "tensorflow" else f"{p.target}/{p.layout}"
+        )
+        rows.append((p.name, target, p.versions_text, str(p.order), verified, p.purpose))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:5])) + "  " + r[5])
@@ -196,7 +217,14 @@ def _summary(report: RunReport) -> List[str]:
             counts[p.state] = counts.get(p.state, 0) + 1
         what = ", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing selected"
         changed = f"; {len(t.changed_files)} file(s) changed" if t.changed_files else ""
-        lines.append(f"{t.target} {t.path}: {what}{changed}")
+        if t.recovered:
+            lines.append(f"{t.target} {t.path}: {t.recovered}")
+        kind = ""
+        if t.target == "tensorflow":
+            kind = f" [{t.layout}{', ' + t.version if t.version else ''}; {t.version_source}" + (
+                f"; shape {t.shape}]" if t.shape else "]"
+            )
+        lines.append(f"{t.target} {t.path}{kind}: {what}{changed}")
     return lines
 
 

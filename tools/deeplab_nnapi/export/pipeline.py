@@ -145,7 +145,7 @@ def check_models_dir(models_dir: Path) -> str:
     if not models_dir.is_dir():
         raise UsageError(f"--models-dir {models_dir}: not a directory")
     try:
-        from deeplab_nnapi.patching.patcher import tree_status
+        from deeplab_nnapi.patching.status import tree_status
     except ImportError as exc:
         raise UsageError(f"cannot check --models-dir: patch checker unavailable ({exc})") from None
     try:

@@ -180,8 +180,11 @@ class Tree:
             return [e for e in res.out.split("\0") if len(e) > 3]
         outer, prefix = self.outer
         out = self._outer_git(*status, *(f"{prefix}/{p}" for p in paths))
-        return [e[:3] + e[3 + len(prefix) + 1 :] if e[3:].startswith(prefix + "/") else e
-                for e in out.split("\0") if len(e) > 3]
+        return [
+            e[:3] + e[3 + len(prefix) + 1 :] if e[3:].startswith(prefix + "/") else e
+            for e in out.split("\0")
+            if len(e) > 3
+        ]
 
     def _outer_git(self, *args: str, binary: bool = False):
         """Output of ``git ARGS`` in the enclosing repository; raises CheckFailed on a non-zero exit."""
@@ -203,8 +206,9 @@ class Tree:
             prefix = self.outer[1]
             if not _execute(self.outer[0], ("rev-parse", "--verify", "-q", "HEAD^{commit}")).ok:
                 return ""  # no commit yet: every touched file counts as a local change
-            listing = self._outer_git("ls-tree", "-z", "--full-tree", "HEAD", "--",
-                                      *(f"{prefix}/{p}" for p in paths))
+            listing = self._outer_git(
+                "ls-tree", "-z", "--full-tree", "HEAD", "--", *(f"{prefix}/{p}" for p in paths)
+            )
             strip = prefix + "/"
         else:
             return ""
@@ -217,7 +221,7 @@ class Tree:
             if kind != "blob":
                 continue
             if strip:
-                name = name[len(strip):]
+                name = name[len(strip) :]
                 data = self._outer_git("cat-file", "blob", sha, binary=True)
                 sha = self.must("hash-object", "-w", "--stdin", stdin=data).out.strip()
             info.append(f"{mode} {sha}\t{name}\n")
@@ -308,11 +312,19 @@ class ScratchIndex:
         return None if e is None else self.tree.read_blob(e[1])
 
     def apply(
-        self, patch: Path, *, reverse: bool = False, threeway: bool = False, check: bool = False
+        self,
+        patch: Path,
+        *,
+        reverse: bool = False,
+        threeway: bool = False,
+        check: bool = False,
+        ignore_whitespace: bool = False,
     ) -> GitResult:
         args = ["apply", "--cached", "-v", "--whitespace=nowarn"]
         if reverse:
             args.append("-R")
+        if ignore_whitespace:
+            args.append("--ignore-whitespace")
         if threeway:
             args.append("--3way")
         if check:

@@ -17,6 +17,16 @@ Schema 1::
     upstream_blobs = ["path <blob id>"]          # optional: pre-image git blob per touched file, where no
                                                  # commit id could be read (identifies the upstream text)
     fixed_marker = "regex"                       # optional
+    layout = "tensorflow"                        # optional (tensorflow target): the tree layout the patch's
+                                                 # paths are for: "tensorflow" (also tflite-only trees) or
+                                                 # "litert" (google-ai-edge/LiteRT); see patching.layout
+    shape = "c"                                  # optional: the upstream shape of the code the patch fits
+    post_blobs = ["path <blob id>"]              # optional: post-image git blob per touched file
+
+A manifest may ``include = ["models/manifest.toml"]``: the included file's entries are added (their
+``file`` relative to the included file's directory). A manifest (or included one) may name the rule its
+patches are generated from: ``rule = "rule.toml"`` and ``rule_sha256`` (see :mod:`.rulefile`); the rule
+is then checked like a patch file.
 
 Selection (rules per target in :data:`SELECTION`):
 
@@ -25,8 +35,9 @@ Selection (rules per target in :data:`SELECTION`):
   alternatives fits the tree, the same-``order`` variants for *other* versions are tried as a
   fallback (version boundaries drawn from source snapshots may be off by a release; the shapes are
   distinct, so at most one applies) and the report says so.
-* ``models``: tensorflow/models has no versions; every variant is an alternative for one position,
-  tried in ``order``: the first that is already applied or applies is used.
+* ``models``: tensorflow/models has no versions; ``order`` is the position of one file (core/utils.py,
+  model.py, export_model.py), and every variant at that position is an alternative: one patch per
+  upstream text of that file (see :mod:`.generate`).
 
 Where the manifest is: ``--manifest FILE``, else ``$DEEPLAB_NNAPI_PATCHES/manifest.toml``, else
 ``<repo>/patches/manifest.toml``.
@@ -57,9 +68,10 @@ SCHEMA = 1
 TARGETS = ("tensorflow", "models")
 #: target -> how its matching patches are grouped: "by-order" (a set applied in order; same order =
 #: alternatives) or "alternatives" (all are variants of one change, tried in order).
-SELECTION = {"tensorflow": "by-order", "models": "alternatives"}
+SELECTION = {"tensorflow": "by-order", "models": "by-order"}
 #: targets whose unselected same-order variants are tried when the selected ones do not fit.
 FALLBACK_TARGETS = ("tensorflow",)
+LAYOUTS = ("tensorflow", "litert")
 ENV_PATCHES = "DEEPLAB_NNAPI_PATCHES"
 MANIFEST_NAME = "manifest.toml"
 
@@ -77,6 +89,9 @@ _FIELDS: Dict[str, tuple] = {
     "upstream_commits": (list, False),
     "upstream_blobs": (list, False),
     "fixed_marker": (str, False),
+    "layout": (str, False),
+    "shape": (str, False),
+    "post_blobs": (list, False),
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -106,6 +121,17 @@ class Patch:
     fixed_marker: Optional[str] = None
     index: int = 0  # position in the manifest (tie-break among alternatives)
     versions_raw: str = ""  # the specifier set as the manifest writes it
+    layout: str = "tensorflow"
+    shape: Optional[str] = None
+    post_blobs: tuple = ()
+
+    def blob_of(self, rel: str, post: bool = False) -> Optional[str]:
+        """The pre- (or post-) image blob the manifest names for ``rel``."""
+        for item in self.post_blobs if post else self.upstream_blobs:
+            path, _, blob = item.rpartition(" ")
+            if path == rel:
+                return blob
+        return None
 
     @property
     def versions_text(self) -> str:
@@ -138,10 +164,33 @@ class Patch:
         return data
 
 
+@dataclass(frozen=True)
+class RuleRef:
+    target: str
+    path: Path
+    sha256: str
+
+
 @dataclass
 class Manifest:
     path: Path
     patches: List[Patch] = field(default_factory=list)
+    rules: Dict[str, RuleRef] = field(default_factory=dict)
+
+    def rule(self, target: str):
+        """The verified rule the ``target`` patches are generated from (see :mod:`.rulefile`), or None."""
+        ref = self.rules.get(target)
+        if ref is None:
+            return None
+        from deeplab_nnapi.patching.rulefile import load_rule
+
+        rule = load_rule(ref.path)
+        if rule.sha256 != ref.sha256:
+            raise UsageError(
+                f"rule {ref.path}: sha256 is {rule.sha256}, the manifest says {ref.sha256} "
+                "(rule modified or manifest stale: regenerate with tools/generate_model_patches.py)"
+            )
+        return rule
 
     @property
     def root(self) -> Path:
@@ -150,11 +199,16 @@ class Manifest:
     def for_target(self, target: str) -> List[Patch]:
         return sorted((p for p in self.patches if p.target == target), key=lambda p: (p.order, p.index))
 
-    def select(self, target: str, version: Optional[Version]) -> List[List[Patch]]:
-        """Patches for ``target`` at ``version``, as groups of alternatives in ``order``."""
+    def select(
+        self, target: str, version: Optional[Version], layout: str = "tensorflow"
+    ) -> List[List[Patch]]:
+        """Patches for ``target`` at ``version`` (None: any) in a tree of ``layout``, as groups of
+        alternatives in ``order``."""
         groups: Dict[int, List[Patch]] = {}
         by_order = SELECTION.get(target, "by-order") == "by-order"
         for p in self.for_target(target):
+            if target == "tensorflow" and p.layout != layout:
+                continue
             if p.matches(version):
                 groups.setdefault(p.order if by_order else 0, []).append(p)
         return [groups[k] for k in sorted(groups)]
@@ -164,7 +218,10 @@ class Manifest:
         if target not in FALLBACK_TARGETS or not group:
             return []
         orders = {p.order for p in group}
-        return [p for p in self.for_target(target) if p.order in orders and p not in group]
+        layouts = {p.layout for p in group}
+        return [
+            p for p in self.for_target(target) if p.order in orders and p not in group and p.layout in layouts
+        ]
 
     def supported(self, target: str) -> List[str]:
         """The distinct version specifiers of ``target``'s patches, in manifest order."""
@@ -223,6 +280,14 @@ def _parse_entry(path: Path, i: int, entry: dict) -> Patch:
     for t in entry["touches"]:
         if not safe_relpath(t):
             raise _entry_error(path, i, entry, f"touches {t!r} is not a relative path inside the tree")
+    layout = entry.get("layout", "tensorflow")
+    if layout not in LAYOUTS:
+        raise _entry_error(path, i, entry, f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    for key in ("upstream_blobs", "post_blobs"):
+        for item in entry.get(key, []):
+            rel, _, blob = item.rpartition(" ")
+            if not rel or not re.match(r"^[0-9a-f]{40}$", blob):
+                raise _entry_error(path, i, entry, f"{key} item {item!r} is not '<path> <40-hex blob id>'")
     marker = entry.get("fixed_marker")
     if marker is not None:
         try:
@@ -245,35 +310,74 @@ def _parse_entry(path: Path, i: int, entry: dict) -> Patch:
         upstream_blobs=tuple(entry.get("upstream_blobs", ())),
         fixed_marker=marker,
         index=i,
+        layout=layout,
+        shape=entry.get("shape"),
+        post_blobs=tuple(entry.get("post_blobs", ())),
     )
 
 
-def load_manifest(path: Optional[Path] = None) -> Manifest:
-    """Load and validate a manifest (see the module doc for where it is looked up). Raises UsageError."""
-    path = Path(path) if path is not None else default_manifest_path()
+def _read_toml(path: Path) -> dict:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: manifest not found (use --manifest or ${ENV_PATCHES})") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the manifest: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
-    if not data:
-        raise UsageError(f"{path}: the manifest is empty (expected schema = {SCHEMA} and [[patch]] entries)")
+
+
+def _load_entries(
+    path: Path, data: dict, patches: List[Patch], rules: Dict[str, RuleRef], depth: int
+) -> None:
     schema = data.get("schema")
     if schema != SCHEMA:
         raise UsageError(f"{path}: schema {schema!r} is not supported (expected schema = {SCHEMA})")
     entries = data.get("patch", [])
-    if not isinstance(entries, list) or not entries:
+    if not isinstance(entries, list):
+        raise UsageError(f"{path}: [[patch]] must be an array of tables")
+    for e in entries:
+        patches.append(_parse_entry(path, len(patches), e))
+    if "rule" in data:
+        rel, sha = data.get("rule"), data.get("rule_sha256")
+        targets = {p.target for p in patches[len(patches) - len(entries) :]}
+        if (
+            not isinstance(rel, str)
+            or not safe_relpath(rel.replace("../", ""))
+            or not isinstance(sha, str)
+            or not _SHA256.match(sha)
+            or len(targets) != 1
+        ):
+            raise UsageError(f"{path}: 'rule' needs a relative path, 'rule_sha256' and patches of one target")
+        target = targets.pop()
+        rules[target] = RuleRef(target, (path.parent / rel).resolve(), sha)
+    includes = data.get("include", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) and safe_relpath(i) for i in includes):
+        raise UsageError(f"{path}: 'include' must be a list of relative paths")
+    if includes and depth >= 3:
+        raise UsageError(f"{path}: includes nested too deep")
+    for inc in includes:
+        sub = path.parent / inc
+        _load_entries(sub, _read_toml(sub), patches, rules, depth + 1)
+
+
+def load_manifest(path: Optional[Path] = None) -> Manifest:
+    """Load and validate a manifest (see the module doc for where it is looked up). Raises UsageError."""
+    path = Path(path) if path is not None else default_manifest_path()
+    data = _read_toml(path)
+    if not data:
+        raise UsageError(f"{path}: the manifest is empty (expected schema = {SCHEMA} and [[patch]] entries)")
+    patches: List[Patch] = []
+    rules: Dict[str, RuleRef] = {}
+    _load_entries(path, data, patches, rules, 0)
+    if not patches:
         raise UsageError(f"{path}: no [[patch]] entries")
-    patches = [_parse_entry(path, i, e) for i, e in enumerate(entries)]
     names: Dict[str, int] = {}
     for p in patches:
         if p.name in names:
             raise UsageError(f"{path}: patch name {p.name!r} appears twice")
         names[p.name] = 1
-    return Manifest(path=path, patches=patches)
+    return Manifest(path=path, patches=patches, rules=rules)
 
 
 def check_files(manifest: Manifest, patches: Optional[Sequence[Patch]] = None) -> List[str]:

@@ -109,7 +109,20 @@ def _from_bzl(text: str, default_text: Optional[str]) -> Optional[tuple]:
 
 
 def read_tree_version(tree: Path) -> TreeVersion:
-    """Read the TF version a source tree states (see the module doc). Raises UsageError."""
+    """Read the TF version a source tree states (see the module doc). Raises UsageError, also when the
+    tree has no version file (see :func:`find_tree_version` for trees that may lack one)."""
+    found = find_tree_version(tree)
+    if found is None:
+        raise UsageError(
+            f"{tree}: cannot tell the TensorFlow version: neither {VERSION_H} nor {VERSION_BZL} "
+            "states one (is this the top of a TensorFlow source tree?)"
+        )
+    return found
+
+
+def find_tree_version(tree: Path) -> Optional[TreeVersion]:
+    """The TF version a source tree states, or None when no version file states one (a tflite-only
+    tree, a trimmed vendor tree). Raises UsageError on an unreadable or contradictory version."""
     tree = Path(tree)
     found = []
     for rel in (VERSION_H, VERSION_BZL):
@@ -136,10 +149,7 @@ def read_tree_version(tree: Path) -> TreeVersion:
             raise UsageError(f"{tree / rel}: unreadable TensorFlow version {numbers + suffix!r}") from None
         found.append((rel, numbers + suffix, version))
     if not found:
-        raise UsageError(
-            f"{tree}: cannot tell the TensorFlow version: neither {VERSION_H} nor {VERSION_BZL} "
-            "states one (is this the top of a TensorFlow source tree?)"
-        )
+        return None
     if len(found) == 2 and found[0][2] != found[1][2]:
         raise UsageError(
             f"{tree}: the tree states two versions: {found[0][1]} in {found[0][0]} and "
@@ -192,6 +202,16 @@ def parse_request(text: str) -> VersionRequest:
             raise UsageError(f"--tf-version {text!r}: a pre-release suffix needs a full 2.N.M version")
         pre = _normalise_suffix(pre_s)
     return VersionRequest(text=raw, major=major, minor=minor, patch=patch, pre=pre)
+
+
+def version_from_request(request: VersionRequest) -> Optional[TreeVersion]:
+    """The version a tree without a version file is taken to be: ``2.N``/``2.N.M`` as asked (the release
+    line is what selects a patch), None for ``2.x`` (then the text itself decides)."""
+    if request.minor is None:
+        return None
+    numbers = f"{request.major}.{request.minor}.{request.patch if request.patch is not None else 0}"
+    text = request.text if request.patch is not None else f"{request.major}.{request.minor}"
+    return TreeVersion(version=Version(numbers + request.pre), text=text, sources=("--tf-version",))
 
 
 def check_request(request: VersionRequest, tree: TreeVersion, tree_path: Path) -> None:
