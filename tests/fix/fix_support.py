@@ -14,7 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "check"))
 pytest.importorskip("ai_edge_litert")
 
 from check_support import MODELS_DIR, PASCAL_513_OS8, REFERENCE_MODELS, google_shaped  # noqa: E402
-
 from deeplab_nnapi.fixer.model_io import schema, write_model  # noqa: E402
 from deeplab_nnapi.native_logs import litert_interpreter_class  # noqa: E402
 
@@ -113,7 +112,8 @@ def pool_model(h: int, w: int, c: int, fh: int, fw: int, stride: int = 1, paddin
     o.strideH = o.strideW = stride
     o.filterHeight, o.filterWidth = fh, fw
     o.fusedActivationFunction = getattr(s.ActivationFunctionType, activation)
-    return one_op_model("AVERAGE_POOL_2D", 1, [dict(name="x", type=type_name, shape=[1, h, w, c], quant=quant)],
+    return one_op_model("AVERAGE_POOL_2D", 1,
+                        [dict(name="x", type=type_name, shape=[1, h, w, c], quant=quant)],
                         [dict(name="pool", type=type_name, shape=[1, oh, ow, c], quant=quant)],
                         "Pool2DOptions", o)
 
@@ -144,7 +144,8 @@ def argmax_model(h: int = 9, w: int = 9, c: int = 5, version: int = 1, output_ty
 def run(model: bytes, x: np.ndarray) -> np.ndarray:
     """The first output of a model on one input (TFLite's builtin kernels, no default delegate)."""
     interpreter, resolver = litert_interpreter_class()
-    it = interpreter(model_content=model, experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it = interpreter(model_content=model,
+                     experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
     it.set_tensor(it.get_input_details()[0]["index"], x)
     it.invoke()

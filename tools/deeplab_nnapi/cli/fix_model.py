@@ -28,7 +28,7 @@ rewrites (each only where the delegation predictor refuses the op and accepts wh
 {rules}
 
 examples:
-  fix_model.py google_deeplab.tflite fixed.tflite                     # stock delegate, API 29, newest TF rules
+  fix_model.py google_deeplab.tflite fixed.tflite         # stock delegate, API 29, newest TF rules
   fix_model.py in.tflite out.tflite --android-api 29 --tf-version 2.15 --json
   fix_model.py in.tflite out.tflite --images ~/photos                 # agreement on your own images
   fix_model.py in.tflite out.tflite --approximate                     # allow resizes with no exact rewrite
@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = "\n".join(f"  {name}: {rule.what}" for name, rule in table.rules.items())
     p = ArgumentParser(
         prog=PROG,
-        description="Rewrite a .tflite model so that TFLite's stock NNAPI delegate takes it as one partition, "
-        "using only exact equivalences (no checkpoint, no TensorFlow needed).",
+        description="Rewrite a .tflite model so that TFLite's stock NNAPI delegate takes it as one "
+        "partition, using only exact equivalences (no checkpoint, no TensorFlow needed).",
         epilog=EPILOG.format(rules=listing),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

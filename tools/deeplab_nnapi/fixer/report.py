@@ -55,7 +55,8 @@ def to_text(result: FixResult, agreement: Optional[Agreement], source: str, targ
     if not result.rewrites:
         lines.append("  nothing to rewrite")
     for r in result.rewrites:
-        lines.append(f"  rewrite op {r.op} {r.op_type} -> ops {format_ranges(r.new_indices)}: {r.replacement}")
+        ops = format_ranges(r.new_indices)
+        lines.append(f"  rewrite op {r.op} {r.op_type} -> ops {ops}: {r.replacement}")
         lines.append(f"      refused because: {r.refused}")
         lines.append(f"      {r.exactness}: {r.why}")
         if r.dtype_change:
