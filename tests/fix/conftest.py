@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
-from fix_support import REFERENCE_MODELS, google_shaped
+
+# fix_support skips (importorskip) without ai-edge-litert; the test modules import it, this file must not
+# (a skip while a conftest is imported is an error), so the fixtures import it when they run.
 
 
 @pytest.fixture(scope="session")
 def google_models() -> Dict[str, bytes]:
     """Every reference model edited into the shape of Google's export (align_corners=True, int64 ArgMax)."""
+    from fix_support import REFERENCE_MODELS, google_shaped
+
     if not REFERENCE_MODELS:
         if os.environ.get("CI"):
             pytest.fail("reference models not found (CI is set: ../shared/reference must be beside it)")
