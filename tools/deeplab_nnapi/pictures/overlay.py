@@ -18,6 +18,7 @@ from deeplab_nnapi.pictures.palettes import Palette
 
 ALPHA = 0.55  # weight of the class colour inside a segment
 MAX_LEGEND = 8  # classes listed; the rest are summed into one line
+MIN_LEGEND_SIDE = 120  # pixels: smaller photos get no legend (it would cover them)
 GAP = 12  # pixels between panels of a side-by-side sheet
 
 
@@ -92,12 +93,13 @@ def _pct(fraction: float) -> str:
 
 
 def render_overlay(photo: np.ndarray, labels: np.ndarray, pal: Palette, legend: bool = True) -> np.ndarray:
-    """The overlay as an HxWx3 uint8 array of the photo's size, legend included."""
+    """The overlay as an HxWx3 uint8 array of the photo's size, legend included (on photos at least
+    MIN_LEGEND_SIDE pixels high and wide)."""
     from matplotlib.patches import Patch
 
     h, w = labels.shape
     blended = blend(photo, labels, pal)
-    if not legend:
+    if not legend or min(h, w) < MIN_LEGEND_SIDE:
         return blended
     fig = render.figure(w, h)
     ax = fig.add_axes((0, 0, 1, 1))
