@@ -45,7 +45,7 @@ def test_blend_keeps_background_and_tints_segments():
     out = overlay.blend(photo, labels, PASCAL)
     assert (out[labels == 0] == 100).all(), "background pixels keep the photo"
     inside = out[15:25, 25:35].reshape(-1, 3)
-    expected = np.rint(0.45 * 100 + 0.55 * np.array([192, 128, 128]))
+    expected = np.rint((1 - overlay.ALPHA) * 100 + overlay.ALPHA * np.array([192, 128, 128]))
     assert (inside == expected).all()
     assert out[10, 25].tolist() == [192, 128, 128], "the segment's border is drawn in its colour"
 

@@ -4,8 +4,10 @@ models side by side with their pixel agreement), gathered in a one-file HTML rep
 
 Needs the ``pictures`` extra (matplotlib) for drawing, ``images`` (Pillow, scikit-image) for photos and
 ``export`` (ai-edge-litert) to run models. Modules: ``palettes`` (datasets' classes and colours),
-``planview`` (what a diagram shows), ``diagram`` (drawing it), ``segment`` (running a model on photos),
-``overlay`` (drawing overlays), ``overlay_run`` (overlays for models x photos), ``report_html``, ``api``.
+``planview`` (what a diagram shows), ``diagram_layout`` (where its parts go), ``diagram`` (drawing it),
+``segment`` (running a model on photos), ``overlay`` (drawing overlays), ``overlay_run`` (overlays for
+models x photos), ``report_html``, ``api`` (a run in one call); ``render`` and ``writing`` are the shared
+plumbing (matplotlib figures, atomic all-or-nothing writes).
 """
 
 from deeplab_nnapi.pictures.api import (

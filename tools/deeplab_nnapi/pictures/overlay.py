@@ -2,7 +2,7 @@
 present; several models' overlays of one photo side by side with their pixel agreement.
 
 An overlay has exactly the photo's size. Pixels of the background class keep the photo; every other class
-tints it (half photo, half colour) and its outline is drawn in the full colour. The legend (class, share of
+tints it (40 % photo, 60 % colour) and its outline is drawn in the full colour. The legend (class, share of
 the photo) sits in the corner with the least foreground.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 from deeplab_nnapi.pictures import render
 from deeplab_nnapi.pictures.palettes import Palette
 
-ALPHA = 0.55  # weight of the class colour inside a segment
+ALPHA = 0.6  # weight of the class colour inside a segment
 MAX_LEGEND = 8  # classes listed; the rest are summed into one line
 MIN_LEGEND_SIDE = 120  # pixels: smaller photos get no legend (it would cover them)
 GAP = 12  # pixels between panels of a side-by-side sheet
