@@ -11,7 +11,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-echo "ci/test.sh: installing deeplab-nnapi[test,export,images,fix,lint,container]"
-"$VENV/bin/python" -m pip install --quiet -e ".[test,export,images,fix,lint,container]"
+echo "ci/test.sh: installing deeplab-nnapi[test,export,images,fix,pictures,lint,container]"
+"$VENV/bin/python" -m pip install --quiet -e ".[test,export,images,fix,pictures,lint,container]"
 echo "ci/test.sh: running tests"
 exec "$VENV/bin/python" -m pytest "$@"

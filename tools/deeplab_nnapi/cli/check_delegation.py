@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.nnapi.delegation import DelegateOptions, DelegationPlan, check_model
+from deeplab_nnapi.nnapi.delegation import DELEGATES, DelegateOptions, DelegationPlan, plan_model
 from deeplab_nnapi.nnapi.profile import Profile, compare, load_profile
 from deeplab_nnapi.nnapi.rules import MAX_API, MIN_API, load_rules, version_key
-from deeplab_nnapi.nnapi.tflite_model import format_ranges
+from deeplab_nnapi.nnapi.tflite_model import TFLiteModel, format_ranges, load_model
 
 from . import ArgumentParser, emit_json, run
 
@@ -29,6 +29,8 @@ examples:
   check_delegation.py models/*.tflite --expect-single-partition # exit 1 unless each is one partition
   check_delegation.py --profile benchmark_output.txt            # what a phone's profile says
   check_delegation.py model.tflite --delegate stock --profile benchmark_output.txt  # both, side by side
+  check_delegation.py model.tflite --delegate stock,patched --diagram partitions.svg  # the picture
+  check_delegation.py google.tflite fixed.tflite --android-api 29,30 --diagram sheet.png
 
 The prediction re-implements the delegate's per-op rules (NNAPIDelegateKernel::Validate, per TF release
 and API level) and TFLite's partitioner; it assumes the device has an NNAPI accelerator and that the
@@ -57,6 +59,26 @@ def _api(text: str) -> int:
     return value
 
 
+def _apis(text: str) -> List[int]:
+    return _unique([_api(part.strip()) for part in text.split(",")], "--android-api")
+
+
+def _delegates(text: str) -> List[str]:
+    out = []
+    for part in text.split(","):
+        name = part.strip()
+        if name not in DELEGATES:
+            raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(DELEGATES)})")
+        out.append(name)
+    return _unique(out, "--delegate")
+
+
+def _unique(values: list, option: str) -> list:
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"a value is repeated in {','.join(map(str, values))}")
+    return values
+
+
 def _nonneg(text: str) -> int:
     value = _int(text)
     if value < 0:
@@ -77,17 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", metavar="MODEL.tflite", help="models to check")
     p.add_argument(
         "--android-api",
-        type=_api,
-        default=29,
-        metavar="N",
-        help=f"Android API level of the device ({MIN_API}..{MAX_API}; NNAPI 1.2 = 29, 1.3 = 30). Default: 29",
+        type=_apis,
+        default=[29],
+        metavar="N[,N...]",
+        help=f"Android API level of the device ({MIN_API}..{MAX_API}; NNAPI 1.2 = 29, 1.3 = 30). "
+        "Default: 29. Several (29,30): every model is checked at each",
     )
     p.add_argument(
         "--delegate",
-        choices=("stock", "patched"),
-        default="patched",
+        type=_delegates,
+        default=["patched"],
+        metavar="stock|patched[,...]",
         help="stock TFLite delegate, or with our patch set applied (pool-size check removed). "
-        "Default: patched",
+        "Default: patched. Both (stock,patched): every model is checked with each",
     )
     p.add_argument(
         "--tf-version",
@@ -131,7 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark_model --enable_op_profiling=true output; with a model, shown beside the "
         "prediction with differences flagged",
     )
+    p.add_argument(
+        "--diagram",
+        metavar="FILE.svg|FILE.png",
+        type=Path,
+        default=None,
+        help="draw the partitions: ops in execution order coloured by the node they run in, refused ops with "
+        "the delegate's reason, measured times with --profile; several models/delegates/API levels side by "
+        "side on one sheet (needs the 'pictures' extra)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 
@@ -215,19 +249,31 @@ def _body(argv: Optional[Sequence[str]]) -> int:
     args = build_parser().parse_args(argv)
     if not args.models and args.profile is None:
         raise UsageError("nothing to do: give MODEL.tflite files and/or --profile FILE (see --help)")
-    options = DelegateOptions(
-        android_api=args.android_api,
-        delegate=args.delegate,
-        tf_version=args.tf_version,
-        # benchmark_model's delegate provider passes no name for an empty --nnapi_accelerator_name
-        accelerator=args.accelerator or None,
-        disallow_nnapi_cpu=args.disallow_nnapi_cpu,
-        max_partitions=args.max_partitions,
-    )
+    option_sets = [
+        DelegateOptions(
+            android_api=api,
+            delegate=delegate,
+            tf_version=args.tf_version,
+            # benchmark_model's delegate provider passes no name for an empty --nnapi_accelerator_name
+            accelerator=args.accelerator or None,
+            disallow_nnapi_cpu=args.disallow_nnapi_cpu,
+            max_partitions=args.max_partitions,
+        )
+        for delegate in args.delegate
+        for api in args.android_api
+    ]
+    if args.diagram is not None:
+        _check_diagram_target(args.diagram, bool(args.models))
     profile = load_profile(args.profile) if args.profile is not None else None
     # Validate the release before touching any model, so a typo fails fast.
-    load_rules().release(options.tf_version)
-    plans = [check_model(Path(m), options) for m in args.models]
+    load_rules().release(args.tf_version)
+    models = [load_model(Path(m)) for m in args.models]
+    runs = [(m, plan_model(m, o)) for m in models for o in option_sets]
+    plans = [plan for _, plan in runs]
+    if args.diagram is not None:
+        _write_diagram(args.diagram, runs, profile)
+        if not args.quiet:
+            print(f"{PROG}: diagram of {len(runs)} plan(s) written to {args.diagram}", file=sys.stderr)
     ok = all(p.single_partition for p in plans)
     if profile is not None:  # a profile that shows more than one node fails too, beside a model or alone
         ok = ok and len(profile.nodes) == 1 and profile.nodes[0].is_delegate
@@ -246,6 +292,28 @@ def _body(argv: Optional[Sequence[str]]) -> int:
     if args.expect_single_partition and not ok:
         return 1
     return 0
+
+
+def _check_diagram_target(path: Path, have_models: bool) -> None:
+    """Refuse a diagram we could not write before any work: bad extension, no models, no matplotlib."""
+    from deeplab_nnapi.pictures.render import matplotlib
+    from deeplab_nnapi.pictures.writing import figure_format
+
+    figure_format(path)
+    if not have_models:
+        raise UsageError("--diagram needs MODEL.tflite files to draw")
+    if path.is_dir():
+        raise UsageError(f"--diagram {path}: is a directory")
+    matplotlib()
+
+
+def _write_diagram(path: Path, runs: List[Tuple[TFLiteModel, DelegationPlan]],
+                   profile: Optional[Profile]) -> None:
+    from deeplab_nnapi.pictures.api import write_diagram
+    from deeplab_nnapi.pictures.planview import Panel, attach_profile
+
+    panels = [attach_profile(Panel(Path(m.source).name, m, plan), profile) for m, plan in runs]
+    write_diagram(panels, path)
 
 
 def _json(plans: List[DelegationPlan], profile: Optional[Profile]) -> Dict[str, Any]:

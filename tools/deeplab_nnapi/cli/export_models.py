@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -37,6 +38,7 @@ examples:
   python tools/export_models.py --models-dir ~/src/models --out out \
       --variants deeplabv3_mnv2_pascal_257_os16_quant,deeplabv3_mnv2_ade20k_513_os16_quant
   python tools/export_models.py --from-graph frozen.pb --out out --num-classes 21 --input-size 513
+  python tools/export_models.py --from-graph frozen.pb --out out --overlays   # + out/pictures/report.html
 """
 
 
@@ -56,6 +58,13 @@ def _parser() -> ArgumentParser:
     p.add_argument("--calibration-images", type=Path, metavar="DIR",
                    help="quantize float checkpoints with ranges measured on these images (PNG/JPEG/.npy) "
                         "instead of dummy ranges")
+    pics = p.add_argument_group("pictures")
+    pics.add_argument("--overlays", action="store_true",
+                      help="also write OUT/pictures/: per model its partition diagram (stock beside patched "
+                           "delegate, API 29) and its segmentation overlays on photos, and report.html "
+                           "(needs the 'pictures' and 'images' extras)")
+    pics.add_argument("--images", type=Path, metavar="DIR",
+                      help="photos for --overlays (default: the sample photos scikit-image ships)")
     up = p.add_argument_group("--models-dir mode")
     up.add_argument("--variants", metavar="NAME,...|all",
                     help="variants to export (default: all; --list-variants shows them)")
@@ -84,9 +93,12 @@ def _parser() -> ArgumentParser:
     return p
 
 
-def _summary(outcomes, json_out: bool) -> None:
+def _summary(outcomes, json_out: bool, pictures=None) -> None:
     if json_out:
-        emit_json({"ok": all(o.ok for o in outcomes), "variants": [o.to_json() for o in outcomes]})
+        result = {"ok": all(o.ok for o in outcomes), "variants": [o.to_json() for o in outcomes]}
+        if pictures is not None:
+            result["pictures"] = pictures.to_json()
+        emit_json(result)
         return
     from rich.console import Console
     from rich.markup import escape
@@ -116,6 +128,39 @@ def _summary(outcomes, json_out: bool) -> None:
         console.print(f"[red]{escape(o.name)}[/red] failed at {o.stage}: {escape(o.error)}", highlight=False,
                       soft_wrap=True)
     console.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} variant(s) exported", highlight=False)
+    if pictures is not None and pictures.report is not None:
+        console.print(f"pictures: {escape(str(pictures.report))} ({len(pictures.files)} files)",
+                      highlight=False, soft_wrap=True)
+
+
+def _check_pictures_args(args) -> None:
+    """--overlays: everything it needs is there before any export work (else exit 2)."""
+    if args.images is not None and not args.overlays:
+        raise UsageError("--images applies only with --overlays")
+    if not args.overlays:
+        return
+    from deeplab_nnapi.images import load_images, sample_images
+    from deeplab_nnapi.pictures.render import matplotlib
+
+    matplotlib()
+    if args.images is not None:
+        load_images(args.images)
+    else:
+        sample_images(["astronaut"])
+
+
+def _pictures(args, outcomes):
+    """Diagrams, overlays and report of the exported models in OUT/pictures (None without --overlays)."""
+    done = [o for o in outcomes if o.ok]
+    if not args.overlays or not done:
+        return None
+    from deeplab_nnapi.pictures.api import write_run_pictures
+
+    if not args.quiet:
+        print(f"{PROG}: drawing partition diagrams and overlays of {len(done)} model(s)", file=sys.stderr)
+    return write_run_pictures([(o.name, o.path) for o in done], args.out / "pictures", images=args.images,
+                              dataset={o.name: o.entry.get("dataset") for o in done}, side_by_side=False,
+                              title=f"deeplab-nnapi export: {len(done)} model(s)")
 
 
 def _body(argv: Optional[Sequence[str]]) -> int:
@@ -151,6 +196,7 @@ def _body(argv: Optional[Sequence[str]]) -> int:
                 if getattr(args, n) not in (None, False):
                     raise UsageError(f"--{n.replace('_', '-')} applies only with {other}")
     _check_dir_option("--out", args.out)
+    _check_pictures_args(args)
     if args.checkpoint_dir is not None:
         _check_dir_option("--checkpoint-dir", args.checkpoint_dir)
     if args.calibration_images is not None:
@@ -181,12 +227,12 @@ def _body(argv: Optional[Sequence[str]]) -> int:
                                               stage=rep.stage)
         outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
                           versions=versions, reporter=rep)
-        _summary(outcomes, args.json)
+        _summary(outcomes, args.json, _pictures(args, outcomes))
         return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL
 
     outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
                       progress=not args.quiet, versions=versions)
-    _summary(outcomes, args.json)
+    _summary(outcomes, args.json, _pictures(args, outcomes))
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL
 
 
