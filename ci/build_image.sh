@@ -6,7 +6,7 @@
 #   CKPT_PASCAL_TRAIN_AUG_8BIT_SHA256=... CKPT_CITYSCAPES_TRAIN_SHA256=... CKPT_ADE20K_TRAIN_SHA256=... \
 #     bash ci/build_image.sh
 #
-# Uses BuildKit (`docker build --output`). Extra build-args: EXTRA_BUILD_ARGS="--build-arg TF_TAG=v2.18.0".
+# Uses BuildKit (`docker build --output`). Extra build-args: EXTRA_BUILD_ARGS="--build-arg TF_COMMIT=<40-hex commit>".
 # Expect ~2-3 h on 8 cores for the first build (two Bazel builds of TFLite), ~40 GB of disk for the layers.
 set -euo pipefail
 cd "$(dirname "$0")/.."

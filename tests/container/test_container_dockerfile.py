@@ -103,10 +103,13 @@ def test_sha256_pins_are_real_digests_and_every_download_is_checked(dockerfile):
     for name, default in dockerfile.global_args.items():
         if name.endswith("SHA256"):
             assert default and SHA256.match(default), f"{name} is not a sha256: {default!r}"
+        if name.endswith("CHECKSUM"):  # "<algorithm>:<hex>", the form a vendor publishes
+            form = r"sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}"
+            assert re.fullmatch(form, default or ""), f"{name} is not '<algorithm>:<hex>': {default!r}"
     for stage in dockerfile.stages:
         for keyword, arg in stage.instructions:
             if keyword == "RUN" and "curl " in arg:
-                checked = arg.count("sha256sum -c") >= arg.count("curl ")
+                checked = len(re.findall(r"sum\"? -c", arg)) >= arg.count("curl ")
                 assert checked, f"stage {stage.name}: unchecked download: {arg[:80]}"
             remote_add = keyword == "ADD" and re.search(r"https?://", arg)
             assert not remote_add, "ADD from a URL skips the sha256 check"
@@ -185,11 +188,26 @@ def test_artifacts_stage_holds_what_build_image_copies_out(dockerfile):
     assert destinations == set(ARTIFACT_PATHS)
 
 
-def test_tf_version_arg_matches_the_tag(dockerfile):
-    tag = dockerfile.global_args["TF_TAG"]
+def test_pinned_sources_are_full_commits_the_patch_set_was_verified_on(dockerfile):
+    """TF_COMMIT and MODELS_COMMIT are full commit ids, and the manifest names each as verified: the TF
+    variant for TF_VERSION lists TF_COMMIT in verified_against, and every file of the models rule has a
+    patch whose upstream commits include MODELS_COMMIT."""
+    from deeplab_nnapi.patching.manifest import load_manifest
+    from packaging.version import Version
+
+    tf, models = dockerfile.global_args["TF_COMMIT"], dockerfile.global_args["MODELS_COMMIT"]
     version = dockerfile.global_args["TF_VERSION"]
-    assert re.fullmatch(r"v2\.\d+\.\d+", tag)
-    assert tag[1:].startswith(version + "."), f"TF_VERSION {version} does not match TF_TAG {tag}"
+    assert re.fullmatch(r"[0-9a-f]{40}", tf) and re.fullmatch(r"[0-9a-f]{40}", models)
+    assert re.fullmatch(r"2\.\d+\.\d+", version)
+    man = load_manifest(REPO / "patches" / "manifest.toml")
+    tf_patches = [p for p in man.for_target("tensorflow")
+                  if p.layout == "tensorflow" and p.matches(Version(version))]
+    verified = [e for p in tf_patches for e in p.verified_against]
+    assert any(f"tensorflow/tensorflow@{tf}" in e and f"TF {version}" in e for e in verified), \
+        f"TF_COMMIT {tf} is not a verified {version} text"
+    rule = man.rule("models")
+    covered = {p.touches[0] for p in man.for_target("models") if models in p.upstream_commits}
+    assert covered == {f.path for f in rule.files}, f"MODELS_COMMIT {models} covers only {sorted(covered)}"
 
 
 @pytest.mark.parametrize("name", ["requirements-check.txt", "requirements-export.txt", "requirements-tf1.txt",
@@ -240,7 +258,7 @@ def test_hadolint_is_clean():
 
 
 def test_pinned_tf_release_is_covered_by_the_patch_manifest(dockerfile):
-    """The sources stage fails unless a TensorFlow patch of patches/manifest.toml covers TF_TAG."""
+    """The sources stage fails unless a TensorFlow patch of patches/manifest.toml covers TF_VERSION."""
     from packaging.specifiers import SpecifierSet
 
     try:
@@ -248,7 +266,7 @@ def test_pinned_tf_release_is_covered_by_the_patch_manifest(dockerfile):
     except ImportError:  # Python < 3.11
         import tomli as tomllib
     manifest = tomllib.loads((REPO / "patches" / "manifest.toml").read_text(encoding="utf-8"))
-    version = dockerfile.global_args["TF_TAG"].lstrip("v")
+    version = dockerfile.global_args["TF_VERSION"]
     covering = [p["name"] for p in manifest.get("patch", [])
                 if p.get("target") == "tensorflow" and SpecifierSet(p["versions"]).contains(version)]
-    assert covering, f"no TensorFlow patch in patches/manifest.toml covers TF_TAG {version}"
+    assert covering, f"no TensorFlow patch in patches/manifest.toml covers TF_VERSION {version}"

@@ -2,7 +2,7 @@
 
     python tools/build_image.py --output out                 # the artifacts stage, copied into out/
     python tools/build_image.py --target check               # run the offline tests inside the image
-    python tools/build_image.py --output out --build-arg TF_TAG=v2.18.0 --engine-url unix:///run/podman/podman.sock
+    python tools/build_image.py --output out --build-arg TF_COMMIT=<40-hex commit> --engine-url unix:///run/podman/podman.sock
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def make_parser() -> ArgumentParser:
     p.add_argument("--target", default=DEFAULT_TARGET,
                    help="Dockerfile stage to build (default: %(default)s; e.g. check, toolchain, verify)")
     p.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a pinned input (repeatable), e.g. BASE_IMAGE=..., TF_TAG=...")
+                   help="override a pinned input (repeatable), e.g. BASE_IMAGE=..., TF_COMMIT=...")
     p.add_argument("--output", type=Path, metavar="DIR", help="copy the artifacts out of the image into DIR")
     p.add_argument("--tag", help="name for the built image (default: deeplab-nnapi:<target>)")
     p.add_argument("--engine-url", help="engine API URL (unix:///..., tcp://host:port); default DOCKER_HOST")
