@@ -30,6 +30,7 @@ from deeplab_nnapi.patching.manifest import Manifest
 from deeplab_nnapi.patching.planner import Planner, RunOptions, TreeJob
 from deeplab_nnapi.patching.report import RunReport, TreeReport
 from deeplab_nnapi.patching.select import LoadedPatch, group_paths, load_groups, select_for_tree
+from deeplab_nnapi.patching.workspace import apply_keeping_line_ends
 
 __all__ = ["run_jobs", "RunOptions", "TreeJob", "RunReport"]
 
@@ -47,6 +48,8 @@ def _foreign_changes(tree: Tree, groups: List[List[LoadedPatch]], rule, dirty: L
         for group in groups:
             for lp in group:
                 if scratch.apply(lp.file).ok:
+                    break
+                if apply_keeping_line_ends(scratch, lp, ignore_whitespace=True).ok:
                     break
                 if not tree.plain:
                     snap = scratch.snapshot()

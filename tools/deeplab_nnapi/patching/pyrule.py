@@ -238,7 +238,8 @@ def _insertion(src: bytes, site: Site, value: str, lines: _Lines) -> bytes:
     one_line = len(src[line_start:line_end]) + len(", ") + len(kw)
     if one_line <= MAX_LINE:
         return f", {kw}".encode()
-    return f",\n{' ' * site.first_arg_col}{kw}".encode()
+    nl = "\r\n" if b"\r\n" in src else "\n"
+    return f",{nl}{' ' * site.first_arg_col}{kw}".encode()
 
 
 def apply(src: bytes, edits: Sequence[CallEdit], what: str = "file") -> Result:

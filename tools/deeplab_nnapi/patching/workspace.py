@@ -12,6 +12,32 @@ from deeplab_nnapi.patching.gitops import GitResult, ScratchIndex, Tree
 from deeplab_nnapi.patching.select import LoadedPatch
 
 
+def crlf_like(old: Optional[bytes], new: Optional[bytes]) -> Optional[bytes]:
+    """``new`` with CRLF line ends where ``old`` had them (mostly), else None (nothing to do)."""
+    if old and new and old.count(b"\r\n") * 2 > old.count(b"\n"):
+        fixed = re.sub(rb"(?<!\r)\n", b"\r\n", new)
+        return fixed if fixed != new else None
+    return None
+
+
+def apply_keeping_line_ends(scratch: ScratchIndex, lp: LoadedPatch, reverse: bool = False,
+                            ignore_whitespace: bool = False) -> GitResult:
+    """``git apply --cached`` in ``scratch``. Ignoring whitespace, the lines the patch adds come with its
+    own line ends; in a file with CRLF line ends (a tree checked out on Windows) they get CRLF too."""
+    paths = lp.parsed.paths() if ignore_whitespace else []
+    before = {rel: scratch.content(rel) for rel in paths}
+    res = scratch.apply(lp.file, reverse=reverse, ignore_whitespace=ignore_whitespace)
+    if res.ok:
+        for rel, old in before.items():
+            fixed = crlf_like(old, scratch.content(rel))
+            if fixed is not None:
+                entry = scratch.entry(rel)
+                sha = scratch.tree.hash_blob(fixed)
+                scratch.tree.must("update-index", "--add", "--index-info", env=scratch.env,
+                                  stdin=f"{entry[0]} {sha}\t{rel}\n".encode())
+    return res
+
+
 @dataclass
 class Probe:
     """``git apply --check`` of a patch, forward and reverse."""
@@ -64,7 +90,9 @@ class Workspace:
         return Probe(lp, fwd, rev)
 
     def apply(self, lp: LoadedPatch, reverse: bool = False, ignore_whitespace: bool = False) -> GitResult:
-        return self.scratch.apply(lp.file, reverse=reverse, ignore_whitespace=ignore_whitespace)
+        """Apply in the workspace. Ignoring whitespace, the lines the patch adds come with its own line
+        ends; in a file with CRLF line ends (a tree checked out on Windows) they get CRLF too."""
+        return apply_keeping_line_ends(self.scratch, lp, reverse=reverse, ignore_whitespace=ignore_whitespace)
 
     def marker_gone(self, lp: LoadedPatch) -> bool:
         """Whether the patch's ``fixed_marker`` no longer matches any file it touches (the check it

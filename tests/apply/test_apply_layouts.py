@@ -1,0 +1,117 @@
+"""The real TensorFlow patches on the tree layouts users have: TensorFlow trees without a version file (a
+tflite-only or trimmed vendor tree), LiteRT trees, and whitespace-changed texts (CRLF checkouts, re-indented
+forks). Trees are rebuilt from each patch's own pre-image (see apply_helpers.preimage_from_patch)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from apply_helpers import (
+    REAL_MANIFEST,
+    make_repo,
+    postimage_from_patch,
+    preimage_from_patch,
+    snapshot,
+    version_h,
+)
+from deeplab_nnapi.patching.manifest import load_manifest
+
+MAN = load_manifest(REAL_MANIFEST)
+TF_PATCHES = [p for p in MAN.for_target("tensorflow") if p.layout == "tensorflow"]
+LITERT = [p for p in MAN.for_target("tensorflow") if p.layout == "litert"]
+
+
+def _bytes(tree):
+    return {k: v[0] for k, v in snapshot(tree)["files"].items()}
+
+
+def _report(cli, tree, version, *extra):
+    args = ("--manifest", REAL_MANIFEST, "--tf-version", version, "--tf-dir", tree, "--json")
+    rc, out, err = cli(*args, *extra)
+    assert out, err
+    return rc, json.loads(out)["trees"][0]
+
+
+@pytest.mark.parametrize("patch", TF_PATCHES, ids=lambda p: p.shape)
+def test_versionless_tree_with_2x_gets_the_variant_its_text_has(cli, tmp_path, patch):
+    tree = make_repo(tmp_path / "t", preimage_from_patch(patch.path.read_bytes()))
+    rc, rep = _report(cli, tree, "2.x")
+    assert rc == 0 and rep["layout"] == "tflite-only" and rep["version"] is None
+    assert rep["shape"] == patch.shape and [p["name"] for p in rep["patches"]] == [patch.name]
+    assert rep["patches"][0]["state"] == "applied"
+    assert "chosen by the text" in rep["version_source"]
+    for path, text in postimage_from_patch(patch.path.read_bytes()).items():
+        assert (tree / path).read_text() == text
+    rc, rep = _report(cli, tree, "2.x")
+    assert rc == 0 and rep["patches"][0]["state"] == "already-applied"
+
+
+@pytest.mark.parametrize("patch", TF_PATCHES, ids=lambda p: p.shape)
+def test_versionless_tree_trusts_2_14_and_still_patches_any_shape(cli, tmp_path, patch):
+    """--tf-version 2.14 on a tree without a version file: 2.14 is trusted (shape c); a text of another
+    shape is still found, as a fallback the report names."""
+    tree = make_repo(tmp_path / "t", preimage_from_patch(patch.path.read_bytes()))
+    before = _bytes(tree)
+    rc, rep = _report(cli, tree, "2.14")
+    assert rc == 0 and rep["layout"] == "tflite-only" and rep["version"] == "2.14"
+    assert "no version file" in rep["version_source"] and "trusted" in rep["version_source"]
+    got = rep["patches"][0]
+    assert got["name"] == patch.name and got["state"] == "applied" and got["shape"] == patch.shape
+    assert (patch.shape == "c") == (not got["message"].startswith("fallback:"))
+    rc, _ = _report(cli, tree, "2.14", "--reverse")
+    assert rc == 0 and _bytes(tree) == before
+
+
+BZL = 'LITERT_FULL_VERSION = "1.5.0"\nLITERT_EXPERIMENTAL_VERSION = "2.2.0"\n'
+
+
+@pytest.mark.parametrize("version_bzl, shown", [(BZL, "LiteRT 1.5.0 (experimental 2.2.0)"), (None, None)])
+def test_litert_tree_is_patched_like_a_tensorflow_tree(cli, tmp_path, version_bzl, shown):
+    (patch,) = LITERT
+    files = preimage_from_patch(patch.path.read_bytes())
+    assert list(files) == ["tflite/delegates/nnapi/nnapi_delegate.cc"]
+    if version_bzl:
+        files["litert/version.bzl"] = version_bzl
+    tree = make_repo(tmp_path / "litert", files)
+    before = _bytes(tree)
+    rc, rep = _report(cli, tree, "2.14")
+    assert rc == 0 and rep["layout"] == "litert" and rep["version"] == shown
+    assert "not matched" in rep["version_source"]
+    assert [(p["name"], p["state"], p["shape"]) for p in rep["patches"]] == [(patch.name, "applied", "c")]
+    for path, text in postimage_from_patch(patch.path.read_bytes()).items():
+        assert (tree / path).read_text() == text
+    assert _report(cli, tree, "2.x")[1]["patches"][0]["state"] == "already-applied"
+    rc, _ = _report(cli, tree, "2.x", "--reverse")
+    assert rc == 0 and _bytes(tree) == before
+
+
+def _shape(name):
+    return next(p for p in TF_PATCHES if p.shape == name)
+
+
+def test_crlf_checkout_is_patched_with_crlf_line_ends(cli, tmp_path):
+    patch = _shape("c")
+    (path, text), = preimage_from_patch(patch.path.read_bytes()).items()
+    crlf = text.replace("\n", "\r\n").encode()
+    tree = make_repo(tmp_path / "crlf", {path: crlf, "tensorflow/core/public/version.h": version_h(2, 14, 0)})
+    rc, rep = _report(cli, tree, "2.14")
+    got = rep["patches"][0]
+    assert rc == 0 and (got["strategy"], got["state"]) == ("clean-ignore-whitespace", "applied"), got
+    after = (tree / path).read_bytes()
+    assert b"65 * 65" in after and after.count(b"\n") == after.count(b"\r\n")  # no bare LF added
+    assert _report(cli, tree, "2.14")[1]["patches"][0]["state"] == "already-applied"
+    rc, _ = _report(cli, tree, "2.14", "--reverse")
+    assert rc == 0 and (tree / path).read_bytes() == crlf
+
+
+def test_reindented_fork_is_patched_ignoring_whitespace(cli, tmp_path):
+    patch = _shape("c")
+    (path, text), = preimage_from_patch(patch.path.read_bytes()).items()
+    fork = "\n".join(("  " + ln if ln.startswith(" ") else ln) for ln in text.split("\n"))
+    tree = make_repo(tmp_path / "fork", {path: fork, "tensorflow/core/public/version.h": version_h(2, 14, 0)})
+    rc, rep = _report(cli, tree, "2.14")
+    got = rep["patches"][0]
+    assert rc == 0 and got["strategy"] == "clean-ignore-whitespace" and "whitespace differs" in got["message"]
+    assert "65 * 65" in (tree / path).read_text()
+    assert _report(cli, tree, "2.14")[1]["patches"][0]["state"] == "already-applied"
