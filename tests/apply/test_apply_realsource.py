@@ -91,7 +91,7 @@ def _models_done(files: dict):
 
 # -- tensorflow/models -------------------------------------------------------------------------------
 def _upstream_commits(gd):
-    for sha, date, subject in commits_touching(gd, FINAL_UPSTREAM, MODELS_FILES, since=QUANTIZATION_RELEASE):
+    for sha, date, _subject in commits_touching(gd, FINAL_UPSTREAM, MODELS_FILES, since=QUANTIZATION_RELEASE):
         yield f"{sha[:8]}-{date}", sha
 
 
