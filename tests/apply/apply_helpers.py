@@ -321,7 +321,8 @@ class ModelsWorld:
         import shutil
 
         from deeplab_like import files
-        from deeplab_nnapi.patching.generate import generate, write_patch_set
+        from deeplab_nnapi.patching.generate import generate
+        from deeplab_nnapi.patching.patchset import write_patch_set
         from deeplab_nnapi.patching.rulefile import load_rule
 
         self.tmp = tmp

@@ -49,7 +49,7 @@ def test_clone_models_by_full_commit(cli, tfworld, tmp_path):
     bare = bare_upstream(tfworld)
     sha = git(bare, "rev-parse", "main").strip()
     dest = tmp_path / "models"
-    from deeplab_nnapi.patching.gitops import clone
+    from deeplab_nnapi.patching.clone import clone
 
     got = clone(f"file://{bare}", sha, dest)
     assert got == sha

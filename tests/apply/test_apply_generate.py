@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from apply_helpers import GIT_ENV, ModelsWorld, git, snapshot, write_files
 from deeplab_like import EXPORT, MODEL, UTILS
-from deeplab_nnapi.patching.generate import generate, manifest_text, readme_text
+from deeplab_nnapi.patching.generate import generate
 from deeplab_nnapi.patching.manifest import load_manifest
+from deeplab_nnapi.patching.patchset import manifest_text, readme_text
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "generate_model_patches.py"
 

@@ -11,8 +11,8 @@ from typing import List, Optional, Sequence
 from packaging.version import Version
 
 from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.patching.clone import DEFAULT_MODELS_URL, DEFAULT_TF_URL, clone
 from deeplab_nnapi.patching.engine import RunOptions, TreeJob, run_jobs
-from deeplab_nnapi.patching.gitops import DEFAULT_MODELS_URL, DEFAULT_TF_URL, clone
 from deeplab_nnapi.patching.manifest import Manifest, Patch, load_manifest
 from deeplab_nnapi.patching.report import RunReport
 from deeplab_nnapi.patching.tfversion import VersionRequest, parse_request

@@ -11,7 +11,8 @@ from typing import Optional, Sequence
 
 from deeplab_nnapi import REPO_ROOT
 from deeplab_nnapi.errors import EXIT_FAIL, UsageError
-from deeplab_nnapi.patching.generate import FINAL_UPSTREAM, generate, write_patch_set
+from deeplab_nnapi.patching.generate import FINAL_UPSTREAM, generate
+from deeplab_nnapi.patching.patchset import write_patch_set
 from deeplab_nnapi.patching.rulefile import load_rule
 
 from . import ArgumentParser, emit_json, run
