@@ -36,7 +36,7 @@ examples:
   fix_model.py in.tflite out.tflite --android-api 29 --tf-version 2.15 --json
   fix_model.py in.tflite out.tflite --images ~/photos                 # agreement on your own images
   fix_model.py in.tflite out.tflite --approximate                     # allow resizes with no exact rewrite
-  fix_model.py in.tflite out/fixed.tflite --overlays    # + out/fixed.pictures/report.html
+  fix_model.py in.tflite out/fixed.tflite --overlays            # + out/fixed.pictures/report.html
 
 The report lists every rewrite (the op, why the delegate refused it, what replaced it, how exact it is),
 the ops left alone and why, the partitions before and after, and the agreement of OUT with IN on images
