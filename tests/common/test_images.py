@@ -55,3 +55,19 @@ def test_prepare_keeps_aspect_and_pads_with_zero_point(shape):
     assert max(nh, nw) == 513 and abs(nh / nw - shape[0] / shape[1]) < 0.02
     assert (p.input[:nh, :nw] == 7).all()
     assert (p.input[nh:] == images.PAD_VALUE).all() and (p.input[:, nw:] == images.PAD_VALUE).all()
+
+
+@pytest.mark.parametrize("scale", [1, 8])
+def test_restore_labels_puts_the_label_map_back_over_the_photo(scale):
+    # labels painted on the crop: 1 on the photo's left half, 2 on its right half, 9 on the padding
+    photo = np.zeros((300, 451, 3), np.uint8)
+    p = images.prepare(photo, 513, 513)
+    nh, nw = p.valid
+    crop = np.full((513, 513), 9, np.int64)
+    crop[:nh, : nw // 2] = 1
+    crop[:nh, nw // 2: nw] = 2
+    out = crop[scale // 2::scale, scale // 2::scale] if scale > 1 else crop  # a model's lower resolution
+    got = images.restore_labels(out, (513, 513), p.valid, (300, 451))
+    assert got.shape == (300, 451) and got.dtype == np.int32
+    assert 9 not in got, "the padding is cut off"
+    assert (got[:, :220] == 1).all() and (got[:, 231:] == 2).all()

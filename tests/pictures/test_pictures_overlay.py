@@ -209,3 +209,29 @@ def test_run_pictures_report_is_one_file_with_every_picture_inline(google_model,
 
     groups = node_groups((tmp_path / "partitions.svg").read_bytes())
     assert [len(groups[k]) for k in range(4)] == [8, 6, 3, 1]
+
+
+def test_label_maps_given_are_drawn_without_running_the_models(pascal_513_os8, photos, monkeypatch):
+    from deeplab_nnapi.pictures import draw_overlays
+    from deeplab_nnapi.pictures.segment import Segmenter
+
+    monkeypatch.setattr(Segmenter, "load", classmethod(lambda *a, **k: pytest.fail("a model was run")))
+    photo = photos["chelsea"]
+    h, w = photo.pixels.shape[:2]
+    a = np.zeros((h, w), np.int32)
+    a[50:200, 100:300] = 8  # cat
+    b = a.copy()
+    b[50:60, 100:300] = 0
+    run = draw_overlays([("original", pascal_513_os8), ("fixed", pascal_513_os8)], [photo], maps=[[a, b]])
+    assert run.dataset == "pascal_voc_2012"  # from the model's 21 classes
+    (img,) = run.images
+    assert img.agreement[1] == pytest.approx(1.0 - 10 * 200 / (h * w))
+    assert [s.name for s in img.classes[0]] == ["background", "cat"]
+    sheet = _png_pixels(img.png)
+    left = overlay.render_overlay(photo.pixels, a, PASCAL)
+    (ya, xa), _ = overlay.side_by_side([left, left], ["original", "fixed"], "")[1]
+    assert (sheet[ya:ya + h, xa:xa + w] == left).all()
+    with pytest.raises(ValueError, match="photo's size"):
+        draw_overlays([("a", pascal_513_os8), ("b", pascal_513_os8)], [photo], maps=[[a, b[:-1]]])
+    with pytest.raises(ValueError, match=r"for 2 photo\(s\), but 1 photo\(s\) given"):
+        draw_overlays([("a", pascal_513_os8), ("b", pascal_513_os8)], [photo], maps=[[a, b], [a, b]])

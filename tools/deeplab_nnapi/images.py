@@ -1,5 +1,5 @@
 """Images to run models on: the sample photos scikit-image ships, or a user's directory, and DeepLab's
-input preparation (keep the aspect ratio, pad to the crop).
+input preparation (keep the aspect ratio, pad to the crop) with its inverse for label maps.
 
 Needs the ``images`` extra (Pillow, scikit-image); nothing here imports TensorFlow.
 """
@@ -131,3 +131,25 @@ def prepare(pixels: np.ndarray, height: int, width: int) -> Prepared:
     out = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
     out[:nh, :nw] = photo
     return Prepared(out, (nh, nw), photo)
+
+
+def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of an HxW label map (pixel centres mapped onto the source grid)."""
+    h, w = labels.shape
+    if (h, w) == (height, width):
+        return labels
+    rows = np.minimum((np.arange(height) + 0.5) * h / height, h - 1).astype(np.intp)
+    cols = np.minimum((np.arange(width) + 0.5) * w / width, w - 1).astype(np.intp)
+    return labels[rows[:, None], cols[None, :]]
+
+
+def restore_labels(labels: np.ndarray, crop: Tuple[int, int], valid: Tuple[int, int],
+                   size: Tuple[int, int]) -> np.ndarray:
+    """The inverse of :func:`prepare` for a model's HxW label map: brought to the crop if the model gives a
+    lower resolution, cut to the photo's part (``valid``), scaled back to the photo's ``size`` (nearest
+    neighbour), as int32. The result lies exactly over the photo."""
+    out = np.asarray(labels).astype(np.int32)
+    if out.shape != tuple(crop):
+        out = resize_labels(out, *crop)
+    vh, vw = valid
+    return resize_labels(out[:vh, :vw], *size)

@@ -6,7 +6,8 @@ same results on every CPU. Each image is made into the model's input the way Dee
 integer outputs without quantization are labels (agreement = share of equal values; int64 against int32
 compares values), the others are dequantized and compared by the largest absolute difference.
 
-:func:`label_maps` gives the per-image label maps of both models (for overlays).
+:func:`label_maps` gives the per-image label maps of both models (for overlays); ``compare(...,
+keep_labels=True)`` keeps them from the agreement run itself, so pictures need no second run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.images import Image, prepare
+from deeplab_nnapi.images import Image, Prepared, prepare, restore_labels
 from deeplab_nnapi.native_logs import litert_interpreter_class
 
 
@@ -46,10 +47,30 @@ class OutputAgreement:
         return out
 
 
+@dataclass(frozen=True)
+class LabelMaps:
+    """One image's label maps from both models, for pictures (overlays)."""
+
+    name: str
+    photo: np.ndarray  # the resized photo (valid region of the input)
+    valid: Tuple[int, int]  # (height, width) of the photo inside the model input
+    labels_in: np.ndarray  # HxW labels of IN
+    labels_out: np.ndarray  # HxW labels of OUT
+    crop: Tuple[int, int] = (0, 0)  # (height, width) of the model input
+    size: Tuple[int, int] = (0, 0)  # (height, width) of the photo itself
+
+    def at_photo_size(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Both label maps cut to the photo's part of the crop and scaled back to the photo's size (nearest
+        neighbour), as the overlays draw them."""
+        return (restore_labels(self.labels_in, self.crop, self.valid, self.size),
+                restore_labels(self.labels_out, self.crop, self.valid, self.size))
+
+
 @dataclass
 class Agreement:
     images: List[str] = field(default_factory=list)
     outputs: List[OutputAgreement] = field(default_factory=list)
+    label_maps: List[LabelMaps] = field(default_factory=list, repr=False)  # with compare(keep_labels=True)
 
     @property
     def label_percent(self) -> Optional[float]:
@@ -67,17 +88,6 @@ class Agreement:
         return {"images": list(self.images), "outputs": [o.to_json() for o in self.outputs],
                 "label_agreement_percent": None if label is None else round(label, 4),
                 "max_abs_diff": self.max_abs_diff}
-
-
-@dataclass(frozen=True)
-class LabelMaps:
-    """One image's label maps from both models, for pictures (overlays)."""
-
-    name: str
-    photo: np.ndarray  # the resized photo (valid region of the input)
-    valid: Tuple[int, int]  # (height, width) of the photo inside the model input
-    labels_in: np.ndarray  # HxW labels of IN
-    labels_out: np.ndarray  # HxW labels of OUT
 
 
 class _Runner:
@@ -142,16 +152,31 @@ def _runners(model_in: bytes, model_out: bytes) -> Tuple[_Runner, _Runner]:
     return a, b
 
 
-def compare(model_in: bytes, model_out: bytes, images: Sequence[Image]) -> Agreement:
-    """Run both models on every image and compare their outputs."""
+def _label_output(a: _Runner, b: _Runner) -> Optional[int]:
+    """The first output that is labels in both models, or None."""
+    pairs = enumerate(zip(a.outputs, b.outputs))
+    return next((k for k, (sa, sb) in pairs if _is_labels(sa) and _is_labels(sb)), None)
+
+
+def _maps(image: Image, prepared: Prepared, a: _Runner, la: np.ndarray, lb: np.ndarray) -> LabelMaps:
+    crop = tuple(int(d) for d in a.inputs[0]["shape"][1:3])
+    return LabelMaps(image.name, prepared.photo, prepared.valid, np.squeeze(la, 0), np.squeeze(lb, 0),
+                     crop, tuple(image.pixels.shape[:2]))  # type: ignore[arg-type]
+
+
+def compare(model_in: bytes, model_out: bytes, images: Sequence[Image],
+            keep_labels: bool = False) -> Agreement:
+    """Run both models on every image and compare their outputs. ``keep_labels``: also keep each image's
+    label maps of the first label output (``Agreement.label_maps``; empty when there is no label output)."""
     a, b = _runners(model_in, model_out)
     result = Agreement([im.name for im in images])
     for k, (sa, sb) in enumerate(zip(a.outputs, b.outputs)):
         kind = "labels" if _is_labels(sa) and _is_labels(sb) else "values"
         result.outputs.append(OutputAgreement(k, sa["name"], kind, np.dtype(sa["dtype"]).name,
                                               np.dtype(sb["dtype"]).name))
+    keep = _label_output(a, b) if keep_labels else None
     for image in images:
-        arr, _ = a.input_array(image)
+        arr, prepared = a.input_array(image)
         outs_a, outs_b = a.run(arr), b.run(arr)
         for k, (xa, xb) in enumerate(zip(outs_a, outs_b)):
             o = result.outputs[k]
@@ -164,6 +189,8 @@ def compare(model_in: bytes, model_out: bytes, images: Sequence[Image]) -> Agree
                 da, db = _dequantize(xa, a.outputs[k]), _dequantize(xb, b.outputs[k])
                 o.equal += int(np.count_nonzero(da == db))
                 o.max_abs_diff = max(o.max_abs_diff, float(np.max(np.abs(da - db))) if da.size else 0.0)
+        if keep is not None:
+            result.label_maps.append(_maps(image, prepared, a, outs_a[keep], outs_b[keep]))
     return result
 
 
@@ -172,15 +199,11 @@ def label_maps(model_in: bytes, model_out: bytes, images: Sequence[Image],
     """Per image, the label maps of IN and OUT (the first label output unless ``output_index``)."""
     a, b = _runners(model_in, model_out)
     if output_index is None:
-        labels = [k for k, (sa, sb) in enumerate(zip(a.outputs, b.outputs))
-                  if _is_labels(sa) and _is_labels(sb)]
-        if not labels:
+        output_index = _label_output(a, b)
+        if output_index is None:
             raise UsageError("the models have no label output (an integer output without quantization)")
-        output_index = labels[0]
     maps = []
     for image in images:
         arr, prepared = a.input_array(image)
-        la, lb = a.run(arr)[output_index], b.run(arr)[output_index]
-        maps.append(LabelMaps(image.name, prepared.photo, prepared.valid, np.squeeze(la, 0),
-                              np.squeeze(lb, 0)))
+        maps.append(_maps(image, prepared, a, a.run(arr)[output_index], b.run(arr)[output_index]))
     return maps

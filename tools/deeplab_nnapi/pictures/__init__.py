@@ -13,6 +13,7 @@ plumbing (matplotlib figures, atomic all-or-nothing writes).
 from deeplab_nnapi.pictures.api import (
     DEFAULT_OPTIONS,
     RunPictures,
+    draw_run_pictures,
     panels_for,
     write_diagram,
     write_run_pictures,
@@ -31,6 +32,7 @@ __all__ = [
     "RunPictures",
     "choose_palette",
     "draw_overlays",
+    "draw_run_pictures",
     "make_panel",
     "node_groups",
     "palette",

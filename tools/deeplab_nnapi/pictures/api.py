@@ -10,6 +10,10 @@
 every model under every delegate option, one overlay sheet per photo. ``side_by_side=False`` (a set of
 models, as an export writes): per model a diagram ``<label>.partitions.svg`` and its overlays in
 ``<label>/``. Everything is rendered in memory, then written all or nothing.
+
+``label_maps=`` draws label maps the caller already has (per photo, one map per model at the photo's size)
+instead of running the models. :func:`draw_run_pictures` renders without writing (``pending`` holds the
+files), for a tool that writes them together with its own output.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from deeplab_nnapi.nnapi.delegation import DelegateOptions
 from deeplab_nnapi.nnapi.profile import Profile
@@ -58,6 +64,7 @@ class RunPictures:
     diagrams: List[Path] = field(default_factory=list)
     overlays: List[OverlayRun] = field(default_factory=list)
     report: Optional[Path] = None
+    pending: List[Tuple[Path, bytes]] = field(default_factory=list, repr=False)  # rendered, not yet written
 
     @property
     def files(self) -> List[Path]:
@@ -74,16 +81,14 @@ class RunPictures:
         }
 
 
-def write_run_pictures(models: Sequence[ModelArg], out_dir: Union[str, Path], *, images: ImagesArg = None,
-                       dataset: Union[None, str, Dict[str, str]] = None,
-                       options: Sequence[DelegateOptions] = DEFAULT_OPTIONS, side_by_side: bool = True,
-                       title: str = "deeplab-nnapi pictures", profile: Optional[Profile] = None,
-                       diagram_format: str = "svg", report_name: str = "report.html",
-                       notes: Sequence[str] = ()) -> RunPictures:
-    """Diagrams, overlays and report for ``models`` into ``out_dir`` (see the module doc).
-
-    ``dataset``: one palette name for all models, or {label: name} (e.g. from an export manifest).
-    """
+def draw_run_pictures(models: Sequence[ModelArg], out_dir: Union[str, Path], *, images: ImagesArg = None,
+                      dataset: Union[None, str, Dict[str, str]] = None,
+                      options: Sequence[DelegateOptions] = DEFAULT_OPTIONS, side_by_side: bool = True,
+                      title: str = "deeplab-nnapi pictures", profile: Optional[Profile] = None,
+                      diagram_format: str = "svg", report_name: str = "report.html",
+                      intro: Sequence[str] = (), notes: Sequence[str] = (),
+                      label_maps: Optional[Sequence[Sequence[np.ndarray]]] = None) -> RunPictures:
+    """Render what :func:`write_run_pictures` writes, in memory: the files are in ``pending``."""
     out_dir = Path(out_dir)
     pairs = [(label, model_bytes(src)) for label, src in _models(models)]
     photos = resolve_images(images)
@@ -107,19 +112,42 @@ def write_run_pictures(models: Sequence[ModelArg], out_dir: Union[str, Path], *,
 
     if side_by_side:
         diagram(pairs, f"partitions.{diagram_format}")
-        runs.append(draw_overlays(pairs, photos, ds(pairs[0][0]), out_dir))
+        runs.append(draw_overlays(pairs, photos, ds(pairs[0][0]), out_dir, maps=label_maps))
     else:
-        for label, data in pairs:
+        for k, (label, data) in enumerate(pairs):
             diagram([(label, data)], f"{safe_name(label)}.partitions.{diagram_format}")
-            runs.append(draw_overlays([(label, data)], photos, ds(label), out_dir / safe_name(label), ""))
+            mine = None if label_maps is None else [[per_photo[k]] for per_photo in label_maps]
+            runs.append(draw_overlays([(label, data)], photos, ds(label), out_dir / safe_name(label), "",
+                                      maps=mine))
     for run in runs:
         files += [(i.path, i.png) for i in run.images]
     report = out_dir / report_name
-    intro = [f"Models: {', '.join(label for label, _ in pairs)}. "
-             f"Photos: {', '.join(p.name for p in photos)}."]
-    text = report_html(title, figures, runs, intro, notes)
+    lines = [f"Models: {', '.join(label for label, _ in pairs)}. "
+             f"Photos: {', '.join(p.name for p in photos)}.", *intro]
+    text = report_html(title, figures, runs, lines, notes)
     files.append((report, text.encode("utf-8")))
-    write_files(files)
     pics.overlays = runs
     pics.report = report
+    pics.pending = files
+    return pics
+
+
+def write_run_pictures(models: Sequence[ModelArg], out_dir: Union[str, Path], *, images: ImagesArg = None,
+                       dataset: Union[None, str, Dict[str, str]] = None,
+                       options: Sequence[DelegateOptions] = DEFAULT_OPTIONS, side_by_side: bool = True,
+                       title: str = "deeplab-nnapi pictures", profile: Optional[Profile] = None,
+                       diagram_format: str = "svg", report_name: str = "report.html",
+                       intro: Sequence[str] = (), notes: Sequence[str] = (),
+                       label_maps: Optional[Sequence[Sequence[np.ndarray]]] = None) -> RunPictures:
+    """Diagrams, overlays and report for ``models`` into ``out_dir`` (see the module doc).
+
+    ``dataset``: one palette name for all models, or {label: name} (e.g. from an export manifest);
+    ``intro``/``notes``: extra paragraphs at the top / items at the end of the report.
+    """
+    pics = draw_run_pictures(models, out_dir, images=images, dataset=dataset, options=options,
+                             side_by_side=side_by_side, title=title, profile=profile,
+                             diagram_format=diagram_format, report_name=report_name, intro=intro,
+                             notes=notes, label_maps=label_maps)
+    write_files(pics.pending)
+    pics.pending = []
     return pics

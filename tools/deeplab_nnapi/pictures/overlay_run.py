@@ -7,7 +7,8 @@
     run.files, run.agreement()          # PNG paths; pixel agreement of each model with the first
 
 One model: one PNG per photo, the photo's size. Several: per photo one sheet with the models' overlays side
-by side (first model left) and the pixel agreement with the first model in the caption. Every PNG is
+by side (first model left) and the pixel agreement with the first model in the caption. Label maps a
+caller already has (``maps=``) are drawn as they are, without running the models again. Every PNG is
 rendered in memory first and written atomically; nothing is written if a model or a photo fails.
 """
 
@@ -18,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from deeplab_nnapi.errors import UsageError
 from deeplab_nnapi.images import Image, load_images, sample_images
@@ -30,7 +33,7 @@ from deeplab_nnapi.pictures.overlay import (
     side_by_side,
 )
 from deeplab_nnapi.pictures.palettes import Palette, choose_palette, from_filename
-from deeplab_nnapi.pictures.segment import ModelSource, Segmenter, agreement
+from deeplab_nnapi.pictures.segment import ModelSource, Segmenter, agreement, model_bytes, num_classes_of
 from deeplab_nnapi.pictures.writing import write_files
 
 ModelArg = Union[ModelSource, Tuple[str, ModelSource]]
@@ -127,18 +130,19 @@ def _models(models: Sequence[ModelArg]) -> List[Tuple[str, ModelSource]]:
     return out
 
 
-def pick_palette(segmenters: Sequence[Segmenter], sources: Sequence[ModelSource],
+def pick_palette(classes: Sequence[Tuple[str, Optional[int]]], sources: Sequence[ModelSource],
                  dataset: Optional[str]) -> Palette:
-    """One palette for all models: they must tell the same number of classes apart."""
-    counts = {s.num_classes for s in segmenters if s.num_classes is not None}
+    """One palette for all models, given each model's (label, number of classes): they must tell the same
+    number of classes apart."""
+    counts = {n for _, n in classes if n is not None}
     if len(counts) > 1:
         raise UsageError("the models tell different numbers of classes apart: "
-                         + ", ".join(f"{s.label} {s.num_classes}" for s in segmenters))
+                         + ", ".join(f"{label} {n}" for label, n in classes))
     n = counts.pop() if counts else None
     guess = None
     if not dataset:
         names = [Path(src).name for src in sources if isinstance(src, (str, Path))]
-        names += [s.label for s in segmenters]
+        names += [label for label, _ in classes]
         guesses = [g for g in (from_filename(x) for x in names) if g]
         guess = guesses[0] if guesses else None
         if guess and n is not None and len(choose_palette(guess)) != n:
@@ -146,27 +150,48 @@ def pick_palette(segmenters: Sequence[Segmenter], sources: Sequence[ModelSource]
     return choose_palette(dataset or guess, n, None)
 
 
+def _check_maps(maps: Sequence[Sequence[np.ndarray]], photos: Sequence[Image], n_models: int) -> None:
+    if len(maps) != len(photos):
+        raise ValueError(f"label maps for {len(maps)} photo(s), but {len(photos)} photo(s) given")
+    for photo, per_model in zip(photos, maps):
+        shapes = [np.shape(m) for m in per_model]
+        if len(shapes) != n_models or any(sh != photo.pixels.shape[:2] for sh in shapes):
+            raise ValueError(f"{photo.name}: label maps {shapes}; want {n_models} of the photo's size "
+                             f"{photo.pixels.shape[:2]}")
+
+
 def draw_overlays(models: Sequence[ModelArg], images: ImagesArg = None, dataset: Optional[str] = None,
-                  out_dir: Union[str, Path] = ".", suffix: Optional[str] = None) -> OverlayRun:
+                  out_dir: Union[str, Path] = ".", suffix: Optional[str] = None,
+                  maps: Optional[Sequence[Sequence[np.ndarray]]] = None) -> OverlayRun:
     """Run the models and render every overlay in memory (nothing is written). Files are named
     ``<photo>.<suffix>.png``; the suffix defaults to the model's label (``a_vs_b`` for several), and ""
-    gives ``<photo>.png``."""
+    gives ``<photo>.png``.
+
+    ``maps``: label maps already computed (e.g. by the fixer's agreement run): per photo, one HxW map per
+    model at the photo's own size (:func:`deeplab_nnapi.images.restore_labels`). The models are then not
+    run; their bytes only give the number of classes for the palette.
+    """
     start = time.monotonic()
     pairs = _models(models)
-    segs = [Segmenter.load(src, label) for label, src in pairs]
-    pal = pick_palette(segs, [src for _, src in pairs], dataset)
     photos = resolve_images(images)
+    if maps is None:
+        segs = [Segmenter.load(src, label) for label, src in pairs]
+        classes = [(s.label, s.num_classes) for s in segs]
+    else:
+        _check_maps(maps, photos, len(pairs))
+        classes = [(label, num_classes_of(model_bytes(src))) for label, src in pairs]
+    pal = pick_palette(classes, [src for _, src in pairs], dataset)
     out_dir = Path(out_dir)
-    labels = [s.label for s in segs]
+    labels = [label for label, _ in classes]
     if suffix is None:
-        suffix = safe_name(labels[0]) if len(segs) == 1 else "_vs_".join(safe_name(x) for x in labels)
+        suffix = safe_name(labels[0]) if len(labels) == 1 else "_vs_".join(safe_name(x) for x in labels)
     ext = f".{suffix}.png" if suffix else ".png"
     seen: Dict[str, int] = {}
     results: List[OverlayImage] = []
-    for photo in photos:
-        maps = [s.labels(photo) for s in segs]
-        agree: List[Optional[float]] = [None] + [agreement(maps[0], m) for m in maps[1:]]
-        panels = [render_overlay(photo.pixels, m, pal) for m in maps]
+    for k, photo in enumerate(photos):
+        got = [s.labels(photo) for s in segs] if maps is None else [np.asarray(m) for m in maps[k]]
+        agree: List[Optional[float]] = [None] + [agreement(got[0], m) for m in got[1:]]
+        panels = [render_overlay(photo.pixels, m, pal) for m in got]
         if len(panels) == 1:
             pixels = panels[0]
         else:
@@ -177,7 +202,7 @@ def draw_overlays(models: Sequence[ModelArg], images: ImagesArg = None, dataset:
             stem = f"{stem}-{seen[stem]}"
         results.append(OverlayImage(photo.name, tuple(photo.pixels.shape[:2]),  # type: ignore[arg-type]
                                     out_dir / f"{stem}{ext}", labels, agree,
-                                    [class_shares(m, pal) for m in maps], render.encode_png(pixels)))
+                                    [class_shares(m, pal) for m in got], render.encode_png(pixels)))
     return OverlayRun(pal.key, labels, results, time.monotonic() - start)
 
 

@@ -3,7 +3,7 @@
 The model runs in ai-edge-litert on TFLite's own kernels (no default XNNPACK delegate: the same results on
 every CPU). The photo is resized and padded the way DeepLab's export does it (:func:`deeplab_nnapi.images.
 prepare`); the label map is cut to the photo's part of the crop and scaled back to the photo's size
-(nearest neighbour), so it lies exactly over the photo.
+(nearest neighbour, :func:`deeplab_nnapi.images.restore_labels`), so it lies exactly over the photo.
 
 Inputs: uint8 with DeepLab's quantization (scale 1/127, zero point 128) takes the pixels as they are, as
 the published models do; other uint8/int8 inputs are quantized from MobileNetV2's ``2*p/255 - 1``, float
@@ -21,7 +21,7 @@ import numpy as np
 
 from deeplab_nnapi.errors import UsageError
 from deeplab_nnapi.fileio import read_input
-from deeplab_nnapi.images import Image, prepare
+from deeplab_nnapi.images import Image, prepare, restore_labels
 
 ModelSource = Union[str, Path, bytes, bytearray]
 
@@ -48,16 +48,6 @@ def num_classes_of(data: bytes) -> Optional[int]:
         if t is not None and len(t.shape) == 4 and t.shape[-1] > 1:
             return int(t.shape[-1])
     return None
-
-
-def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize of an HxW label map (pixel centres mapped onto the source grid)."""
-    h, w = labels.shape
-    if (h, w) == (height, width):
-        return labels
-    rows = np.minimum((np.arange(height) + 0.5) * h / height, h - 1).astype(np.intp)
-    cols = np.minimum((np.arange(width) + 0.5) * w / width, w - 1).astype(np.intp)
-    return labels[rows[:, None], cols[None, :]]
 
 
 @dataclass
@@ -131,11 +121,7 @@ class Segmenter:
         out = np.asarray(interp.get_tensor(o["index"]))[0]  # type: ignore[attr-defined]
         if out.ndim == 3:
             out = np.argmax(out, axis=-1)
-        out = out.astype(np.int32)
-        if out.shape != (h, w):  # scores at a lower resolution: bring them to the crop first
-            out = resize_labels(out, h, w)
-        vh, vw = prep.valid
-        return resize_labels(out[:vh, :vw], *image.pixels.shape[:2])
+        return restore_labels(out, (h, w), prep.valid, image.pixels.shape[:2])
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:

@@ -31,10 +31,10 @@ def _mkdir(directory: Path, created: List[Path]) -> None:
         raise UsageError(f"{directory}: cannot create directory ({exc.strerror or exc})") from None
 
 
-def write_files(files: Sequence[Tuple[Path, bytes]]) -> List[Path]:
-    """Write every (path, data), each atomically; if one fails, the ones already written are put back as
-    they were (removed, or their old bytes restored; directories made for them removed) and the error is
-    one line."""
+def write_files(files: Sequence[Tuple[Path, bytes]], fsync: bool = False) -> List[Path]:
+    """Write every (path, data), each atomically (``fsync``: each flushed to disk before it replaces the
+    old file); if one fails, the ones already written are put back as they were (removed, or their old
+    bytes restored; directories made for them removed) and the error is one line."""
     done: List[Tuple[Path, Optional[bytes]]] = []
     created: List[Path] = []
     seen: Dict[Path, bool] = {}
@@ -49,7 +49,7 @@ def write_files(files: Sequence[Tuple[Path, bytes]]) -> List[Path]:
                 raise UsageError(f"{path}: is a directory")
             old = path.read_bytes() if path.is_file() else None
             try:
-                atomic_write(path, data, fsync=False)
+                atomic_write(path, data, fsync=fsync)
             except OSError as exc:
                 raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
             done.append((path, old))
