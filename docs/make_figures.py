@@ -20,14 +20,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "tests" / "check"))  # google_shaped(): the flatbuffer edit the tests use
+sys.path.insert(0, str(ROOT / "tests"))  # google_shaped(): the flatbuffer edit the tests use
 
-from check_support import PASCAL_513_OS8, SEED_PROFILE, google_shaped  # noqa: E402
 from deeplab_nnapi.fileio import atomic_write  # noqa: E402
 from deeplab_nnapi.images import sample_images  # noqa: E402
 from deeplab_nnapi.nnapi.delegation import DelegateOptions  # noqa: E402
 from deeplab_nnapi.nnapi.profile import load_profile  # noqa: E402
 from deeplab_nnapi.pictures import draw_overlays, make_panel, render_diagram  # noqa: E402
+from reference_support import PASCAL_513_OS8, SEED_PROFILE, google_shaped  # noqa: E402
 
 
 def small_png(png: bytes) -> bytes:
@@ -61,4 +61,9 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs")
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs", help="where to write (default: docs/)")
+    main(ap.parse_args().out_dir)

@@ -22,14 +22,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / "tests" / "check"))
+sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
-from check_support import REFERENCE_MODELS, google_shaped  # noqa: E402
 from deeplab_nnapi.fixer.agreement import compare  # noqa: E402
 from deeplab_nnapi.fixer.engine import FixOptions, fix_bytes  # noqa: E402
 from deeplab_nnapi.images import sample_images  # noqa: E402
 from deeplab_nnapi.native_logs import litert_interpreter_class  # noqa: E402
+from reference_support import REFERENCE_MODELS, google_shaped  # noqa: E402
 
 OPTIONS = FixOptions(android_api=29, tf_version="2.21", delegate="stock")
 

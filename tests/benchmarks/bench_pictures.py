@@ -15,13 +15,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "tests" / "check"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from check_support import PASCAL_513_OS8, REFERENCE_MODELS, SEED_PROFILE, google_shaped  # noqa: E402
 from deeplab_nnapi.images import sample_images  # noqa: E402
 from deeplab_nnapi.nnapi.delegation import DelegateOptions  # noqa: E402
 from deeplab_nnapi.nnapi.profile import load_profile  # noqa: E402
 from deeplab_nnapi.pictures import make_panel, render_diagram, write_overlays, write_run_pictures  # noqa: E402
+from reference_support import PASCAL_513_OS8, REFERENCE_MODELS, SEED_PROFILE, google_shaped  # noqa: E402
 
 
 def timed(label, fn):

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from check_support import REPO_ROOT
 from deeplab_nnapi.cli.check_delegation import main
 from deeplab_nnapi.errors import UsageError
 from deeplab_nnapi.nnapi.delegation import check_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_support import REPO_ROOT
 
 TOOL = REPO_ROOT / "tools" / "check_delegation.py"
 

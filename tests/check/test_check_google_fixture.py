@@ -7,11 +7,11 @@ import json
 import subprocess
 import sys
 
-from check_support import REPO_ROOT
 from deeplab_nnapi.cli.check_delegation import main
 from deeplab_nnapi.nnapi.delegation import DelegateOptions, check_model
 from deeplab_nnapi.nnapi.profile import load_profile
 from deeplab_nnapi.nnapi.tflite_model import load_model
+from reference_support import REPO_ROOT
 
 SEED_NODES = [  # (type, ops, node index) as in seed_profile.txt
     ("TfLiteNnapiDelegate", list(range(61)) + [64], 71),

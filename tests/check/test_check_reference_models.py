@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from check_support import REFERENCE_MODELS
 from deeplab_nnapi.cli.check_delegation import main
 from deeplab_nnapi.nnapi.delegation import DelegateOptions, check_model
+from reference_support import REFERENCE_MODELS
 
 MODEL_IDS = [p.name for p in REFERENCE_MODELS]
 ALL_OPS = list(range(71))

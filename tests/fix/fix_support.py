@@ -1,21 +1,18 @@
 """Helpers for the fix_model tests: small one-op models built with TFLite's schema object API, a runner, and
-the reference material (through tests/check/check_support.py). A uniquely named module."""
+the reference material (through tests/reference_support.py). A uniquely named module."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "check"))
 pytest.importorskip("ai_edge_litert")
 
-from check_support import MODELS_DIR, PASCAL_513_OS8, REFERENCE_MODELS, google_shaped  # noqa: E402
 from deeplab_nnapi.fixer.model_io import schema, write_model  # noqa: E402
 from deeplab_nnapi.native_logs import litert_interpreter_class  # noqa: E402
+from reference_support import MODELS_DIR, PASCAL_513_OS8, REFERENCE_MODELS, google_shaped  # noqa: E402
 
 __all__ = ["MODELS_DIR", "PASCAL_513_OS8", "REFERENCE_MODELS", "google_shaped", "one_op_model", "run",
            "pool_model", "resize_model", "argmax_model"]

@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from check_support import REPO_ROOT  # noqa: E402
 from deeplab_nnapi.cli.check_delegation import main as check_main  # noqa: E402
 from deeplab_nnapi.pictures import node_groups  # noqa: E402
+from reference_support import REPO_ROOT  # noqa: E402
 
 
 def _one_line_error(capsys, prog: str) -> str:

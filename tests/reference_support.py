@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import tflite
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def reference_dir() -> Path:
