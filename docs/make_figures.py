@@ -65,5 +65,6 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs", help="where to write (default: docs/)")
+    ap.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "docs",
+                    help="where to write (default: docs/)")
     main(ap.parse_args().out_dir)
