@@ -56,10 +56,12 @@ class Outcome:
     entry: Dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
     conversion_seconds: float = 0.0
+    stage_seconds: Dict[str, float] = field(default_factory=dict)  # graph, convert, verify, write
 
     def to_json(self) -> dict:
         d = {"name": self.name, "ok": self.ok, "stage": self.stage, "seconds": round(self.seconds, 3),
-             "conversion_seconds": round(self.conversion_seconds, 3)}
+             "conversion_seconds": round(self.conversion_seconds, 3),
+             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
         if self.ok:
             d["file"] = str(self.path)
             for k in ("sha256", "size", "quantization", "delegation"):
@@ -270,21 +272,30 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
     if workdir is None:
         own_tmp = tempfile.TemporaryDirectory(prefix=f"deeplab-export-{variant.name}-")
         workdir = Path(own_tmp.name)
+    mark = [start]
+
+    def timed(stage: str) -> None:  # close the previous stage's clock, open ``stage``'s
+        now = time.monotonic()
+        if o.stage:
+            o.stage_seconds[o.stage] = now - mark[0]
+        mark[0] = now
+        o.stage = stage
+
     try:
-        o.stage = "graph"
+        timed("graph")
         if rep:
             rep.stage("frozen graph")
         pb, source = graph_provider(variant, workdir)
         graph = Path(pb).read_bytes()
 
-        o.stage = "convert"
+        timed("convert")
         if rep:
             rep.stage(f"converting ({variant.quantization})")
         conv = convert_frozen_graph(graph, variant.converter, (variant.crop_size, variant.crop_size),
                                     variant.quantization, calibration_images=calibration_images)
         o.conversion_seconds = conv.seconds
 
-        o.stage = "verify"
+        timed("verify")
         if rep:
             rep.stage("verifying (patched delegate, API 29; ai-edge-litert run)")
         v = verify_model(conv.model, variant.num_classes, (variant.crop_size, variant.crop_size),
@@ -293,7 +304,7 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         if v.problems:
             raise ExportFailed("; ".join(v.problems))
 
-        o.stage = "write"
+        timed("write")
         target = Path(out_dir) / f"{variant.name}.tflite"
         entry = {
             "file": target.name,
@@ -321,7 +332,7 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         }
         _write_model_and_manifest(out_dir, target, conv.model, variant.name, entry, manifest)
         o.entry, o.path, o.ok = entry, target, True
-        o.stage = "done"
+        timed("done")
     except ToolError as exc:
         o.error = str(exc)
     except OSError as exc:
@@ -330,6 +341,8 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         o.error = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
     finally:
         o.seconds = time.monotonic() - start
+        if not o.ok and o.stage:
+            o.stage_seconds[o.stage] = time.monotonic() - mark[0]
         if own_tmp is not None:
             own_tmp.cleanup()
     return o

@@ -354,6 +354,10 @@ class CompatLayer:
                     if mod is None:
                         raise ModuleNotFoundError(f"No module named {name!r}: no TF 2.x stand-in (add it to "
                                                   "deeplab_nnapi/data/tf1compat.toml)", name=name)
+                    for attr in fromlist or ():
+                        if attr != "*" and not hasattr(mod, attr):
+                            raise ImportError(f"cannot import {attr!r} from {name!r}: no TF 2.x stand-in "
+                                              "(add it to deeplab_nnapi/data/tf1compat.toml)", name=name)
                     return mod if fromlist else self.tf_view
                 mod = self._real_import(name, globals, locals, fromlist, level)
                 return mod if fromlist else self.tf_view
