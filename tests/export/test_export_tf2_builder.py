@@ -103,3 +103,30 @@ def test_weights_options_usage_errors(tiny_qat, accept_tree, tmp_path, capsys, a
 def test_weights_option_needs_models_dir(tmp_path, capsys):
     assert main(["--from-graph", "g.pb", "--out", str(tmp_path), "--weights", "random"]) == 2
     assert "--weights applies only with --models-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env, major, want", [
+    ({"DEEPLAB_EXPORT_PYTHON": "/opt/tf1/bin/python"}, 2, "/opt/tf1/bin/python"),
+    ({}, 1, "self"),  # this Python has TF 1.x: export_model.py runs here
+    ({}, 2, None),    # TF 2.x: the built-in builder
+])
+def test_which_builder_by_default(monkeypatch, env, major, want):
+    import sys
+
+    from deeplab_nnapi.export import pipeline
+
+    monkeypatch.delenv("DEEPLAB_EXPORT_PYTHON", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(pipeline, "installed_tensorflow_major", lambda: major)
+    assert pipeline.default_export_python() == (sys.executable if want == "self" else want)
+
+
+def test_tf2_builder_needs_tf_slim_and_tf_keras(monkeypatch):
+    from deeplab_nnapi.errors import UsageError
+    from deeplab_nnapi.export import pipeline
+
+    real = pipeline._dist_version
+    monkeypatch.setattr(pipeline, "_dist_version", lambda *n: None if n == ("tf-slim",) else real(*n))
+    with pytest.raises(UsageError, match=r"needs tf-slim: pip install 'deeplab-nnapi\[export\]'"):
+        pipeline.check_tf2_builder()

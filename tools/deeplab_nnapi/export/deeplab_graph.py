@@ -99,8 +99,7 @@ def _last_line(log: Path, returncode: int) -> str:
     ours = [ln for ln in lines if ln.startswith(ERROR_PREFIX)]
     if ours:
         return ours[-1][len(ERROR_PREFIX):]
-    tail = lines[-1] if lines else "no output"
-    return f"exit status {returncode}: {tail} (log: {log.name})"
+    return f"exit status {returncode}: {lines[-1] if lines else 'no output'}"
 
 
 # ----------------------------------------------------------------------------------------------------

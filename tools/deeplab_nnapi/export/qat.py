@@ -270,7 +270,7 @@ def quant_points(gd, input_array: str, output_array: str) -> List[QuantPoint]:
         users = g.users(node.name)
         return users[0] if len(users) == 1 and users[0].op in ops else None
 
-    for n in gd.node:  # GraphDef order is a topological order for graphs built in Python
+    for n in gd.node:  # (the order only decides which layer claims a tensor two layers would quantize)
         if n.name not in region or n.op not in LAYER_OPS or len(n.input) < 2 or not g.is_const(n.input[1]):
             continue
         scope = _context(n.name)
