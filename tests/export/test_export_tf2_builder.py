@@ -17,7 +17,7 @@ pytestmark = pytest.mark.tensorflow
 @pytest.fixture
 def accept_tree(monkeypatch):
     """The tree the tests write carries no patch history: treat it as patched."""
-    import deeplab_nnapi.patching.patcher as patcher
+    import deeplab_nnapi.patching.status as patcher
 
     monkeypatch.setattr(patcher, "tree_status",
                         lambda tree, target: patcher.TreeStatus("applied", f"{tree}: test tree"))
