@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from deeplab_nnapi.export import qat
+from deeplab_nnapi.export import bnfold, qat
 from deeplab_nnapi.export.variants import ConverterSettings
 
 pytestmark = pytest.mark.tensorflow
@@ -35,7 +35,7 @@ def _input(seed: int = 0) -> np.ndarray:
 
 def test_folding_batch_norms_keeps_the_float_result(tf, tiny_qat):
     gd = _graph_def(tf, tiny_qat.frozen)
-    folded, count = qat.fold_batch_norms(gd, ["ArgMax"])
+    folded, count = bnfold.fold_batch_norms(gd, ["ArgMax"])
     ops = [n.op for n in folded.node]
     assert count == 15 and "FusedBatchNormV3" not in ops  # 14 conv layers + depthwise with BatchToSpaceND
     names = {n.name for n in folded.node}
@@ -51,7 +51,7 @@ def test_folding_batch_norms_keeps_the_float_result(tf, tiny_qat):
 def test_points_carry_contrib_quantize_names(tf, tiny_qat):
     import fake_deeplab_tree as fake
 
-    folded, _ = qat.fold_batch_norms(_graph_def(tf, tiny_qat.frozen), ["ArgMax"])
+    folded, _ = bnfold.fold_batch_norms(_graph_def(tf, tiny_qat.frozen), ["ArgMax"])
     points = qat.quant_points(folded, INPUT, "ArgMax")
     assert sorted(p.name for p in points) == fake.QUANT_POINTS
     by_name = {p.name: p for p in points}
@@ -89,7 +89,7 @@ def test_checkpoint_ranges_become_the_models_quantization(tf, tiny_qat):
     from deeplab_nnapi.export.convert import convert_frozen_graph
     from deeplab_nnapi.export.verify import verify_model
 
-    folded, _ = qat.fold_batch_norms(_graph_def(tf, tiny_qat.frozen), ["ArgMax"])
+    folded, _ = bnfold.fold_batch_norms(_graph_def(tf, tiny_qat.frozen), ["ArgMax"])
     points = qat.quant_points(folded, INPUT, "ArgMax")
     ranges, missing = qat.ranges_from_checkpoint(str(tiny_qat.checkpoint), points)
     assert not missing and set(ranges) == set(tiny_qat.ranges)
@@ -130,7 +130,6 @@ def test_checkpoint_ranges_become_the_models_quantization(tf, tiny_qat):
 def test_checkpoint_without_ranges_is_refused_unless_fallback(tf, tiny_qat, tmp_path):
     import fake_deeplab_tree as fake
     from deeplab_nnapi.export import deeplab_graph
-    from deeplab_nnapi.export.verify import test_image
 
     v1 = tf.compat.v1
     partial = tmp_path / "partial.ckpt"
@@ -147,18 +146,18 @@ def test_checkpoint_without_ranges_is_refused_unless_fallback(tf, tiny_qat, tmp_
            "checkpoint": str(partial), "qat_fallback_default_ranges": False, "crop_size": fake.CROP}
     frozen = _graph_def(tf, tiny_qat.frozen)
     with pytest.raises(deeplab_graph.GraphBuildError) as exc:
-        deeplab_graph._quantize(frozen, req, qat, test_image)
+        deeplab_graph.quantize(frozen, req)
     msg = str(exc.value)
     assert f"no quantization range for 1 of {len(fake.QUANT_POINTS)} tensors" in msg
     assert "MobilenetV2/expanded_conv_3/post_activation_bypass_quant/min" in msg
     assert "qat_fallback_default_ranges" in msg
-    gd, info = deeplab_graph._quantize(frozen, {**req, "qat_fallback_default_ranges": True}, qat, test_image)
+    gd, info = deeplab_graph.quantize(frozen, {**req, "qat_fallback_default_ranges": True})
     assert info["default_range"] == ["MobilenetV2/expanded_conv_3/post_activation_bypass_quant"]
     assert sum(n.op == "FakeQuantWithMinMaxVars" for n in gd.node) == len(fake.QUANT_POINTS) - 1
 
 
 def test_measured_ranges_hold_zero_and_cover_the_activations(tf, tiny_qat):
-    folded, _ = qat.fold_batch_norms(_graph_def(tf, tiny_qat.frozen), ["ArgMax"])
+    folded, _ = bnfold.fold_batch_norms(_graph_def(tf, tiny_qat.frozen), ["ArgMax"])
     points = qat.quant_points(folded, INPUT, "ArgMax")
     x = [_input(s) for s in range(2)]
     ranges = qat.measure_ranges(folded, points, INPUT, x)

@@ -132,9 +132,7 @@ def random_weight_values(variables, seed: int) -> Dict[str, np.ndarray]:
 
 def build(req: dict) -> Dict[str, object]:
     """Build, restore or initialise, freeze, and (qat) quantize; write ``req["out"]``; return the info."""
-    from deeplab_nnapi.export import qat
     from deeplab_nnapi.export.tf1compat import CompatLayer
-    from deeplab_nnapi.export.verify import test_image
     from deeplab_nnapi.native_logs import import_tensorflow
 
     t0 = time.monotonic()
@@ -202,7 +200,7 @@ def build(req: dict) -> Dict[str, object]:
     if req["weights"] == "random":
         info["seed"] = req["seed"]
     if req["quantization"] == "qat":
-        frozen, info["qat"] = _quantize(frozen, req, qat, test_image)
+        frozen, info["qat"] = quantize(frozen, req)
     t_qat = time.monotonic()
     atomic_write(Path(req["out"]), frozen.SerializeToString())
     info["seconds"] = {"import": round(t_import - t0, 2), "build": round(t_build - t_import, 2),
@@ -210,8 +208,13 @@ def build(req: dict) -> Dict[str, object]:
     return info
 
 
-def _quantize(frozen, req: dict, qat, test_image):
-    folded, n_folded = qat.fold_batch_norms(frozen, [req["output_array"]])
+def quantize(frozen, req: dict):
+    """Fold the batch norms and put the QAT ranges in (from ``req["checkpoint"]``, or measured for random
+    weights); return (GraphDef, info for the manifest)."""
+    from deeplab_nnapi.export import bnfold, qat
+    from deeplab_nnapi.export.verify import test_image
+
+    folded, n_folded = bnfold.fold_batch_norms(frozen, [req["output_array"]])
     points = qat.quant_points(folded, req["input_array"], req["output_array"])
     if not points:
         raise GraphBuildError("qat: no layer between the input and output arrays to quantize")

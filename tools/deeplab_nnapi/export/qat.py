@@ -25,26 +25,27 @@ DeepLab's 8-bit checkpoint was trained under ``contrib.quantize.create_training_
    (``<layer scope>`` is the layer op's name without its last component, e.g. ``MobilenetV2/Conv`` for
    ``MobilenetV2/Conv/Conv2D``.)
 
-TF 2.x has no contrib, so this module does the same on the frozen float graph: :func:`fold_batch_norms`,
-:func:`quant_points` (where and under which name), the ranges from a checkpoint
-(:func:`ranges_from_checkpoint`) or measured on images for random weights (:func:`measure_ranges`: what
-the training would have recorded, ``min(x.min(), 0)`` / ``max(x.max(), 0)``), and
-:func:`insert_fake_quants`, which writes them as ``FakeQuantWithMinMaxVars`` with constant min/max, as a
-frozen TF 1.x QAT graph holds them. The converter then takes every range from those nodes.
+TF 2.x has no contrib, so we do the same on the frozen float graph: step 1 is
+:func:`deeplab_nnapi.export.bnfold.fold_batch_norms`; then :func:`quant_points` (where and under which
+name), the ranges from a checkpoint (:func:`ranges_from_checkpoint`) or measured on images for random
+weights (:func:`measure_ranges`: what the training would have recorded, ``min(x.min(), 0)`` /
+``max(x.max(), 0)``), and :func:`insert_fake_quants`, which writes them as ``FakeQuantWithMinMaxVars``
+with constant min/max, as a frozen TF 1.x QAT graph holds them. The converter then takes every range from
+those nodes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from deeplab_nnapi.errors import CheckFailed
+from deeplab_nnapi.export.bnfold import BATCH_NORMS, LAYER_OPS
+from deeplab_nnapi.export.graphdef import Graph, base, const_node, context, join
 from deeplab_nnapi.native_logs import import_tensorflow
 
-LAYER_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
-BATCH_NORMS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
 ADDS = frozenset({"Add", "AddV2"})
 BIAS_OPS = frozenset({"BiasAdd"}) | ADDS
 ACTIVATIONS = frozenset({"Relu", "Relu6", "Identity"})
@@ -69,195 +70,14 @@ class QuantPoint:
 
 
 # ----------------------------------------------------------------------------------------------------
-# graph helpers (GraphDef only)
-
-
-def _base(ref: str) -> str:
-    return ref.lstrip("^").split(":", 1)[0]
-
-
-def _port(ref: str) -> int:
-    _, _, p = ref.partition(":")
-    return int(p) if p else 0
-
-
-def _context(name: str) -> str:
-    return name.rpartition("/")[0]
-
-
-def _join(scope: str, name: str) -> str:
-    return f"{scope}/{name}" if scope else name
-
-
-class _Graph:
-    def __init__(self, gd):
-        self.gd = gd
-        self.by_name = {n.name: n for n in gd.node}
-        self.consumers: Dict[str, List[Tuple[str, int]]] = {}
-        for n in gd.node:
-            for ref in n.input:
-                if not ref.startswith("^"):
-                    self.consumers.setdefault(_base(ref), []).append((n.name, _port(ref)))
-
-    def users(self, name: str, port: Optional[int] = 0) -> List:
-        return [self.by_name[c] for c, p in self.consumers.get(name, []) if port is None or p == port]
-
-    def resolve(self, ref: str):
-        n = self.by_name.get(_base(ref))
-        while n is not None and n.op == "Identity" and n.input:
-            n = self.by_name.get(_base(n.input[0]))
-        return n
-
-    def is_const(self, ref: str) -> bool:
-        n = self.resolve(ref)
-        return n is not None and n.op == "Const"
-
-    def const_value(self, ref: str) -> Optional[np.ndarray]:
-        n = self.resolve(ref)
-        if n is None or n.op != "Const":
-            return None
-        return import_tensorflow().make_ndarray(n.attr["value"].tensor)
-
-    def below(self, start: str) -> Set[str]:
-        seen: Set[str] = set()
-        todo = [start]
-        while todo:
-            for c, _ in self.consumers.get(todo.pop(), []):
-                if c not in seen:
-                    seen.add(c)
-                    todo.append(c)
-        return seen
-
-    def unique_name(self, wanted: str) -> str:
-        name, i = wanted, 1
-        while name in self.by_name:
-            name, i = f"{wanted}_{i}", i + 1
-        return name
-
-    def add(self, node) -> None:
-        self.by_name[node.name] = node
-
-    def reroute(self, old: str, new: str, only: Optional[Iterable[str]] = None) -> int:
-        """Point every input ``old:0`` (of the nodes in ``only``, default all but ``new``) to ``new``."""
-        allowed = set(only) if only is not None else None
-        count = 0
-        for n in self.gd.node:
-            if n.name == new or (allowed is not None and n.name not in allowed):
-                continue
-            for i, ref in enumerate(n.input):
-                if not ref.startswith("^") and _base(ref) == old and _port(ref) == 0:
-                    n.input[i] = new
-                    count += 1
-        return count
-
-
-def _const_node(gd, name: str, value: np.ndarray):
-    tf = import_tensorflow()
-    n = gd.node.add()
-    n.name = name
-    n.op = "Const"
-    n.attr["dtype"].type = tf.float32.as_datatype_enum
-    n.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(value, np.float32)))
-    return n
-
-
-def prune(gd, outputs: Sequence[str]):
-    """A copy of ``gd`` with only the nodes the ``outputs`` depend on."""
-    tf = import_tensorflow()
-    by_name = {n.name: n for n in gd.node}
-    keep: Set[str] = set()
-    todo = [_base(o) for o in outputs]
-    while todo:
-        name = todo.pop()
-        if name in keep or name not in by_name:
-            continue
-        keep.add(name)
-        todo.extend(_base(r) for r in by_name[name].input)
-    out = tf.compat.v1.GraphDef()
-    out.versions.CopyFrom(gd.versions)
-    out.library.CopyFrom(gd.library)
-    out.node.extend(n for n in gd.node if n.name in keep)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------
-# 1. batch norm folding
-
-
-def fold_batch_norms(gd, outputs: Sequence[str]):
-    """Fold inference batch norms into the Conv2D/DepthwiseConv2dNative/MatMul before them.
-
-    ``layer -> [BatchToSpaceND] -> FusedBatchNorm*`` with constant parameters becomes
-    ``layer(<scope>/mul_fold) -> [BatchToSpaceND] -> BiasAdd <scope>/add_fold``, with
-    ``mul_fold = weights * gamma / sqrt(variance + epsilon)`` (per output channel) and
-    ``bias = beta - mean * gamma / sqrt(variance + epsilon)``, as contrib.quantize's fold_batch_norms.py
-    does for an eval graph. Returns (new GraphDef, number of folds)."""
-    tf = import_tensorflow()
-    out = tf.compat.v1.GraphDef()
-    out.CopyFrom(gd)
-    g = _Graph(out)
-    folded, drop = 0, set()
-    for bn in list(out.node):
-        if bn.op not in BATCH_NORMS or bn.attr["is_training"].b:
-            continue
-        if bn.attr["data_format"].s not in (b"", b"NHWC"):
-            continue
-        params = [g.const_value(r) for r in bn.input[1:5]]
-        if any(p is None for p in params):
-            continue
-        src = g.by_name.get(_base(bn.input[0]))
-        b2s = None
-        if src is not None and src.op == "BatchToSpaceND":
-            b2s, src = src, g.by_name.get(_base(src.input[0]))
-        if src is None or src.op not in LAYER_OPS:
-            continue
-        w = g.const_value(src.input[1])
-        if w is None or len(g.users(src.name, None)) != 1:
-            continue
-        if b2s is not None and len(g.users(b2s.name, None)) != 1:
-            continue
-        if any(p != 0 for _, p in g.consumers.get(bn.name, [])):
-            continue  # a training output (batch mean/variance) is used
-        gamma, beta, mean, var = (np.asarray(p, np.float32) for p in params)
-        mult = gamma / np.sqrt(var + np.float32(bn.attr["epsilon"].f))
-        if src.op == "DepthwiseConv2dNative":
-            wf = w * mult.reshape(w.shape[2], w.shape[3])
-        elif src.op == "MatMul" and src.attr["transpose_b"].b:
-            wf = w * mult[:, None]
-        else:
-            wf = w * mult
-        scope = _context(src.name)
-        mul = _const_node(out, g.unique_name(_join(scope, "mul_fold")), wf.astype(np.float32))
-        g.add(mul)
-        src.input[1] = mul.name
-        bias = _const_node(out, g.unique_name(_join(scope, "BatchNorm_Fold/bias")), beta - mean * mult)
-        g.add(bias)
-        add = out.node.add()
-        add.name = g.unique_name(_join(scope, "add_fold"))
-        add.op = "BiasAdd"
-        add.input.extend([bn.input[0], bias.name])
-        add.attr["T"].type = tf.float32.as_datatype_enum
-        add.attr["data_format"].s = b"NHWC"
-        g.add(add)
-        g.reroute(bn.name, add.name)
-        drop.add(bn.name)
-        folded += 1
-    if drop:
-        kept = [n for n in out.node if n.name not in drop]
-        del out.node[:]
-        out.node.extend(kept)
-    return prune(out, outputs), folded
-
-
-# ----------------------------------------------------------------------------------------------------
-# 2. where contrib.quantize puts its FakeQuant nodes, and under which names
+# 1. where contrib.quantize puts its FakeQuant nodes, and under which names
 
 
 def quant_points(gd, input_array: str, output_array: str) -> List[QuantPoint]:
     """The tensors between the input and output arrays that contrib.quantize quantizes (on a folded graph)."""
-    g = _Graph(gd)
-    region = g.below(_base(input_array))
-    region.discard(_base(output_array))
+    g = Graph(gd)
+    region = g.below(base(input_array))
+    region.discard(base(output_array))
     points: List[QuantPoint] = []
     taken: Set[str] = set()
 
@@ -273,12 +93,12 @@ def quant_points(gd, input_array: str, output_array: str) -> List[QuantPoint]:
     for n in gd.node:  # (the order only decides which layer claims a tensor two layers would quantize)
         if n.name not in region or n.op not in LAYER_OPS or len(n.input) < 2 or not g.is_const(n.input[1]):
             continue
-        scope = _context(n.name)
-        weight = g.by_name[_base(n.input[1])]
-        add(_join(scope, "weights_quant"), weight.name, "weights", narrow=True)
+        scope = context(n.name)
+        weight = g.by_name[base(n.input[1])]
+        add(join(scope, "weights_quant"), weight.name, "weights", narrow=True)
         tail = sole(n, {"BatchToSpaceND"}) or n
         bias = sole(tail, BIAS_OPS)
-        if bias is not None and not all(g.is_const(r) for r in bias.input if _base(r) != tail.name):
+        if bias is not None and not all(g.is_const(r) for r in bias.input if base(r) != tail.name):
             bias = None
         tail = bias or tail
         bypass = None
@@ -290,29 +110,29 @@ def quant_points(gd, input_array: str, output_array: str) -> List[QuantPoint]:
         if acts and acts[0].op == "Identity" and any(u.op in BATCH_NORMS for u in g.users(acts[0].name)):
             continue  # conv -> identity -> unfolded batch norm: contrib skips it
         if bypass is not None:
-            add(_join(scope, "conv_quant"), tail.name, "activation")
-            act_scope = _context(scope)
+            add(join(scope, "conv_quant"), tail.name, "activation")
+            act_scope = context(scope)
         else:
             act_scope = scope
         if acts:
             act = acts[0]
-            add(_join(act_scope, "act_quant"), act.name, "activation")
+            add(join(act_scope, "act_quant"), act.name, "activation")
             if bypass is not None and not any(u.op in ACTIVATIONS for u in g.users(bypass.name)):
-                add(_join(act_scope, "add_quant"), bypass.name, "activation")
+                add(join(act_scope, "add_quant"), bypass.name, "activation")
             for post in g.users(act.name):
                 if post.op in ADDS and not any(u.op in RELUS for u in g.users(post.name)):
-                    add(_join(_context(post.name), "post_activation_bypass_quant"), post.name, "activation")
+                    add(join(context(post.name), "post_activation_bypass_quant"), post.name, "activation")
         elif bias is not None:
-            add(_join(scope, "act_quant"), bias.name, "activation")  # the final layer: its bias add
+            add(join(scope, "act_quant"), bias.name, "activation")  # the final layer: its bias add
         elif any(u.op in LAYER_OPS for u in g.users(tail.name)):
-            add(_join(scope, "act_quant"), tail.name, "activation")  # separable conv: conv -> conv
+            add(join(scope, "act_quant"), tail.name, "activation")  # separable conv: conv -> conv
 
     # Add/Mul fed (through pass-through ops) by quantized tensors (contrib's _QuantizeActivationLayers)
     def fed_by_quantized(node, depth: int = 0) -> bool:
         for ref in node.input:
-            src = g.by_name.get(_base(ref))
+            src = g.by_name.get(base(ref))
             while src is not None and src.op in PASS_THROUGH and src.name not in taken and src.input:
-                src = g.by_name.get(_base(src.input[0]))
+                src = g.by_name.get(base(src.input[0]))
             if src is None:
                 continue
             if src.name in taken:
@@ -330,13 +150,13 @@ def quant_points(gd, input_array: str, output_array: str) -> List[QuantPoint]:
         if fed_by_quantized(n):
             # TF 1.x graphs may hold Add where TF 2.x writes AddV2: the checkpoint may use either name
             kinds = [n.op] + [k for k in (("Add", "AddV2") if n.op in ADDS else ()) if k != n.op]
-            names = [_join(n.name, f"activation_{k}_quant") for k in kinds]
+            names = [join(n.name, f"activation_{k}_quant") for k in kinds]
             add(names[0], n.name, "activation", alternatives=tuple(names[1:]))
     return points
 
 
 # ----------------------------------------------------------------------------------------------------
-# 3. ranges
+# 2. ranges
 
 
 Ranges = Dict[str, Tuple[float, float]]
@@ -370,7 +190,7 @@ def measure_ranges(gd, points: Sequence[QuantPoint], feed: str, inputs: Sequence
     """The ranges a QAT training would have recorded for this graph: weights' own min/max, activations'
     min/max over ``inputs`` (each fed to tensor ``feed``), both widened to hold 0."""
     tf = import_tensorflow()
-    g = _Graph(gd)
+    g = Graph(gd)
     ranges: Ranges = {}
     acts = {}
     for p in points:
@@ -410,7 +230,7 @@ def share_concat_ranges(gd, points: Sequence[QuantPoint], ranges: Ranges) -> Tup
     ``aspp0/act_quant``. Returns (new ranges, the groups that were joined)."""
     from deeplab_nnapi.export.convert import PASS_THROUGH_OPS
 
-    g = _Graph(gd)
+    g = Graph(gd)
     by_node = {p.node: p.name for p in points if p.name in ranges}
     parent = {name: name for name in by_node.values()}
 
@@ -421,11 +241,11 @@ def share_concat_ranges(gd, points: Sequence[QuantPoint], ranges: Ranges) -> Tup
         return x
 
     def source(ref: str) -> Optional[str]:
-        node, seen = g.by_name.get(_base(ref)), set()
+        node, seen = g.by_name.get(base(ref)), set()
         while node is not None and node.name not in by_node and node.name not in seen:
             if node.op == FAKE_QUANT or node.op in PASS_THROUGH_OPS and node.input:
                 seen.add(node.name)
-                node = g.by_name.get(_base(node.input[0]))
+                node = g.by_name.get(base(node.input[0]))
             else:
                 return None
         return by_node.get(node.name) if node is not None else None
@@ -450,7 +270,7 @@ def share_concat_ranges(gd, points: Sequence[QuantPoint], ranges: Ranges) -> Tup
 
 
 # ----------------------------------------------------------------------------------------------------
-# 4. FakeQuant nodes
+# 3. FakeQuant nodes
 
 
 def insert_fake_quants(gd, points: Sequence[QuantPoint], ranges: Ranges, num_bits: int = 8):
@@ -459,7 +279,7 @@ def insert_fake_quants(gd, points: Sequence[QuantPoint], ranges: Ranges, num_bit
     tf = import_tensorflow()
     out = tf.compat.v1.GraphDef()
     out.CopyFrom(gd)
-    g = _Graph(out)
+    g = Graph(out)
     for p in points:
         if p.name not in ranges:
             continue
@@ -467,10 +287,10 @@ def insert_fake_quants(gd, points: Sequence[QuantPoint], ranges: Ranges, num_bit
         if not (np.isfinite(mn) and np.isfinite(mx) and mn <= 0.0 <= mx and mx > mn):
             raise QatError(f"range of {p.name} is ({mn}, {mx}); it must be finite, hold 0 and not be empty")
         users = [u.name for u in g.users(p.node)]
-        lo = _const_node(out, g.unique_name(_join(p.name, "min")), np.float32(mn))
-        hi = _const_node(out, g.unique_name(_join(p.name, "max")), np.float32(mx))
+        lo = const_node(out, g.unique_name(join(p.name, "min")), np.float32(mn))
+        hi = const_node(out, g.unique_name(join(p.name, "max")), np.float32(mx))
         fq = out.node.add()
-        fq.name = g.unique_name(_join(p.name, FAKE_QUANT))
+        fq.name = g.unique_name(join(p.name, FAKE_QUANT))
         fq.op = FAKE_QUANT
         fq.input.extend([p.node, lo.name, hi.name])
         fq.attr["num_bits"].i = num_bits
