@@ -1,6 +1,6 @@
 """Regenerate docker/requirements-*.txt: exact versions and sha256 of every wheel, from PyPI's metadata.
 
-    python docker/lock.py [check|export|tf1|uv ...]      # default: all
+    python docker/lock.py [check|export ...]      # default: all
 
 Uses `pip install --dry-run --report` for the target interpreter and platform (no wheel is installed and,
 with PEP 658 metadata, none is downloaded). The input requirements are the table below; `check` and
@@ -10,7 +10,6 @@ rebuild the image.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -33,27 +32,37 @@ PY311 = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
              "manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64",
              "linux_x86_64")]
-PY37 = ["--python-version", "3.7", "--implementation", "cp", "--abi", "cp37m", "--abi", "abi3",
-        "--abi", "none"] + [f"--platform={p}" for p in (
-            "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
-            "linux_x86_64")]
-# TF 1.15.5's own requirements (its wheel metadata), minus gast==0.2.2 which only exists as an sdist.
-TF1_DEPS = ["absl-py>=0.7.0", "astor>=0.6.0", "google-pasta>=0.1.6", "keras-applications>=1.0.8",
-            "keras-preprocessing>=1.0.5", "numpy==1.18.5", "opt-einsum>=2.3.2", "six>=1.10.0",
-            "protobuf==3.20.3", "tensorboard>=1.15.0,<1.16.0", "tensorflow-estimator==1.15.1",
-            "termcolor>=1.1.0", "wrapt>=1.11.1", "grpcio>=1.8.6", "wheel>=0.26", "h5py==2.10.0",
-            "tf-slim==1.1.0", "Pillow==9.5.0",
-            # environment markers are evaluated for the running interpreter, so name 3.7's backports:
-            "importlib-metadata==6.7.0", "zipp==3.15.0", "typing-extensions==4.7.1"]
-SDISTS = {"gast": "0.2.2"}
+# The export stage installs the CPU-only build of TensorFlow: distribution -> the one that provides it in
+# the image (same version, same `tensorflow` package, no GPU kernels: half the download). Packages that
+# require the replaced distribution by name (tf-keras requires `tensorflow`) are locked without their
+# dependencies, pinned to the replacement's version; the stage installs the package itself with --no-deps.
+PROVIDED_BY = {"export": {"tensorflow": "tensorflow-cpu"}}
+NEEDS_REPLACED = {"export": ["tf-keras"]}
 
 BACKEND = ["setuptools>=68", "wheel"]  # the build backend, for `pip install --no-build-isolation -e .`
 LOCKS = {
-    "check": (PY311, CORE + PROJECT["optional-dependencies"]["test"] + BACKEND, [], {}),
-    "export": (PY311, CORE + PROJECT["optional-dependencies"]["export"] + BACKEND, [], {}),
-    "tf1": (PY37, TF1_DEPS, ["tensorflow==1.15.5"], SDISTS),
-    "uv": (PY311, [], ["uv==0.6.14"], {}),
+    "check": (PY311, CORE + PROJECT["optional-dependencies"]["test"] + BACKEND),
+    "export": (PY311, CORE + PROJECT["optional-dependencies"]["export"] + BACKEND),
 }
+
+
+def substitute(name, reqs):
+    """The lock's requirements: replaced distributions renamed, their dependents set aside (no deps)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    provided = PROVIDED_BY.get(name, {})
+    aside = {canonicalize_name(n) for n in NEEDS_REPLACED.get(name, [])}
+    with_deps, without_deps = [], []
+    for spec in reqs:
+        req = Requirement(spec)
+        if canonicalize_name(req.name) in aside:
+            without_deps.append(req)
+            continue
+        if req.name in provided:
+            req.name = provided[req.name]
+        with_deps.append(str(req))
+    return with_deps, without_deps
 
 
 def resolve(platform, reqs, no_deps):
@@ -68,24 +77,22 @@ def resolve(platform, reqs, no_deps):
         return json.loads(report.read_text())["install"]
 
 
-def sdist_hash(name, version):
-    """sha256 of a source distribution, fetched with pip itself (the index's own hash is checked by pip)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
-                        ":all:", "-d", tmp, f"{name}=={version}"], check=True)
-        (archive,) = Path(tmp).iterdir()
-        return hashlib.sha256(archive.read_bytes()).hexdigest()
-
-
 def lock(name):
-    platform, with_deps, without_deps, sdists = LOCKS[name]
-    items = (resolve(platform, with_deps, False) if with_deps else []) + \
-        (resolve(platform, without_deps, True) if without_deps else [])
+    platform, reqs = LOCKS[name]
+    with_deps, aside = substitute(name, reqs)
+    items = resolve(platform, with_deps, False)
+    from packaging.utils import canonicalize_name
+
+    resolved = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in items}
+    without_deps = []
+    for req in aside:  # e.g. tf-keras: the release of the replacement's (tensorflow-cpu's) minor version
+        replacement = canonicalize_name(next(iter(PROVIDED_BY[name].values())))
+        major_minor = ".".join(resolved[replacement].split(".")[:2])
+        without_deps.append(f"{req.name}=={major_minor}.*")
+    items += resolve(platform, without_deps, True) if without_deps else []
     pins = {i["metadata"]["name"].lower(): (i["metadata"]["name"], i["metadata"]["version"],
                                             i["download_info"]["archive_info"]["hashes"]["sha256"])
             for i in items}
-    for sname, version in sdists.items():
-        pins[sname] = (sname, version, sdist_hash(sname, version))
     path = HERE / f"requirements-{name}.txt"
     header = [line for line in path.read_text().splitlines() if line.startswith("#")] if path.exists() else []
     body = [f"{n}=={v} \\\n    --hash=sha256:{h}" for _, (n, v, h) in sorted(pins.items())]

@@ -210,8 +210,7 @@ def test_pinned_sources_are_full_commits_the_patch_set_was_verified_on(dockerfil
     assert covered == {f.path for f in rule.files}, f"MODELS_COMMIT {models} covers only {sorted(covered)}"
 
 
-@pytest.mark.parametrize("name", ["requirements-check.txt", "requirements-export.txt", "requirements-tf1.txt",
-                                  "requirements-uv.txt"])
+@pytest.mark.parametrize("name", ["requirements-check.txt", "requirements-export.txt"])
 def test_python_requirements_are_pinned_with_hashes(name):
     text = (REPO / "docker" / name).read_text(encoding="utf-8")
     entries = [e.strip() for e in re.split(r"\n(?=\S)", text) if e.strip() and not e.startswith("#")]
@@ -222,11 +221,23 @@ def test_python_requirements_are_pinned_with_hashes(name):
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"{name}: no hash: {first}"
 
 
+def _lock_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deeplab_nnapi_docker_lock", REPO / "docker" / "lock.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.mark.parametrize("lock, extra", [("check", "test"), ("export", "export")])
 def test_lock_covers_the_extra_its_stage_installs(lock, extra):
-    """The check/export stages install `.[extra]` with --no-index: the lock must satisfy every requirement."""
+    """The check/export stages install `.[extra]` with --no-index: the lock must satisfy every requirement
+    (a distribution the lock replaces, such as tensorflow by tensorflow-cpu, by its replacement)."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
+
+    provided_by = _lock_module().PROVIDED_BY.get(lock, {})
 
     try:
         import tomllib
@@ -242,7 +253,7 @@ def test_lock_covers_the_extra_its_stage_installs(lock, extra):
         req = Requirement(spec)
         if req.marker and not req.marker.evaluate(IMAGE_PYTHON):
             continue
-        name = canonicalize_name(req.name)
+        name = canonicalize_name(provided_by.get(req.name, req.name))
         assert name in locked, f"{req.name} is not in docker/requirements-{lock}.txt"
         ok = req.specifier.contains(locked[name], prereleases=True)
         assert ok, f"{req.name}=={locked[name]} does not satisfy {req}"
@@ -270,3 +281,14 @@ def test_pinned_tf_release_is_covered_by_the_patch_manifest(dockerfile):
     covering = [p["name"] for p in manifest.get("patch", [])
                 if p.get("target") == "tensorflow" and SpecifierSet(p["versions"]).contains(version)]
     assert covering, f"no TensorFlow patch in patches/manifest.toml covers TF_VERSION {version}"
+
+
+def test_export_lock_pins_tf_keras_to_the_tensorflow_it_runs_with():
+    """tf-keras is locked without its dependencies: its minor version must be tensorflow-cpu's."""
+    locked = {}
+    for line in (REPO / "docker" / "requirements-export.txt").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if m:
+            locked[m.group(1).lower().replace("_", "-")] = m.group(2)
+    assert "tensorflow" not in locked, "the image gets the CPU build only"
+    assert locked["tf-keras"].split(".")[:2] == locked["tensorflow-cpu"].split(".")[:2]

@@ -123,3 +123,72 @@ def http_server():
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# ----------------------------------------------------------------------------------------------------
+# the tiny DeepLab-shaped tree and a quantization-aware checkpoint of its network
+
+
+@dataclass
+class TinyQat:
+    tree: Path  # the models tree (research/deeplab, research/slim/nets)
+    checkpoint: Path  # prefix <dir>/ckpt/model.ckpt, contrib.quantize's variable names
+    ranges: Dict[str, Tuple[float, float]]  # <point>/min, <point>/max as written
+    frozen: bytes  # the float graph, ImageTensor-free: MobilenetV2/MobilenetV2/input ... ArgMax
+
+
+def _tiny_ranges(fake) -> Dict[str, Tuple[float, float]]:
+    """Distinct, plausible ranges per contrib.quantize point (weights around 0, activations from 0)."""
+    ranges = {}
+    for i, name in enumerate(fake.QUANT_POINTS):
+        if name.endswith("weights_quant"):
+            ranges[name] = (-1.0 - 0.05 * i, 0.8 + 0.05 * i)
+        elif name.startswith("logits") or name.endswith("bypass_quant") or "/project/" in name:
+            ranges[name] = (-4.0 - 0.1 * i, 3.0 + 0.1 * i)  # no ReLU after these
+        else:
+            ranges[name] = (0.0, 2.0 + 0.1 * i)
+    return ranges
+
+
+@pytest.fixture(scope="session")
+def tiny_qat(tf, tmp_path_factory) -> TinyQat:
+    """The tiny network built from the test-written tree (through the TF1 compatibility layer), with
+    random weights and non-trivial batch norm statistics, saved with contrib.quantize's range variables."""
+    import fake_deeplab_tree as fake
+    from deeplab_nnapi.export.tf1compat import CompatLayer
+
+    root = fake.write_tree(tmp_path_factory.mktemp("tiny_tree"))
+    prefix = tmp_path_factory.mktemp("tiny_ckpt") / "ckpt" / "model.ckpt"
+    prefix.parent.mkdir()
+    ranges = _tiny_ranges(fake)
+    rng = np.random.default_rng(7)
+    v1 = tf.compat.v1
+    with CompatLayer(root, packages={"nets": "research/slim"}) as layer:
+        tiny = layer.import_module("nets.tiny_deeplab")
+        g = tf.Graph()
+        with g.as_default():
+            images = v1.placeholder(tf.float32, [1, fake.CROP, fake.CROP, 3], name="image")
+            logits = tiny.logits(images, fake.NUM_CLASSES)
+            logits = v1.image.resize_bilinear(logits, [fake.CROP, fake.CROP], align_corners=False)
+            argmax = tf.argmax(logits, 3, output_type=tf.int32)
+            model_vars = v1.global_variables()
+            for name, (lo, hi) in ranges.items():
+                v1.get_variable(f"{name}/min", initializer=np.float32(lo), trainable=False)
+                v1.get_variable(f"{name}/max", initializer=np.float32(hi), trainable=False)
+            with v1.Session(graph=g) as sess:
+                feed = {}
+                for v in model_vars:
+                    shape, leaf = v.shape.as_list(), v.op.name.rsplit("/", 1)[-1]
+                    if leaf in ("weights", "depthwise_weights"):
+                        value = rng.normal(0, 0.5, shape)
+                    elif leaf in ("gamma", "moving_variance"):
+                        value = rng.uniform(0.5, 1.5, shape)
+                    else:  # beta, moving_mean, biases
+                        value = rng.normal(0, 0.2, shape)
+                    feed[v.initial_value] = value.astype(np.float32)
+                sess.run(v1.global_variables_initializer(), feed)
+                v1.train.Saver(v1.global_variables()).save(sess, str(prefix), write_meta_graph=False)
+                frozen = v1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(),
+                                                                     [argmax.op.name])
+    assert argmax.op.name == "ArgMax"
+    return TinyQat(tree=root, checkpoint=prefix, ranges=ranges, frozen=frozen.SerializeToString())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 from deeplab_nnapi.errors import EXIT_FAIL, EXIT_OK, UsageError
+from deeplab_nnapi.export.deeplab_graph import WEIGHTS_MODES
 
 from . import ArgumentParser, emit_json, run
 
@@ -20,8 +22,11 @@ Export DeepLab v3 (MobileNetV2) variants to uint8 TFLite models that run as ONE 
 
 Two ways in:
   --models-dir PATH   full pipeline per variant: download the checkpoint once into a cache (sha256-checked,
-                      resumable), run the patched deeplab/export_model.py of PATH (must carry our DeepLab
-                      patches: see tools/apply_patches.py) in --export-python, convert, verify, write.
+                      resumable), build the graph with the patched DeepLab code of PATH (must carry our
+                      DeepLab patches: see tools/apply_patches.py), convert, verify, write. The graph is
+                      built with this Python's TensorFlow 2.x + tf_slim (a child process; QAT ranges read
+                      from the checkpoint), or, with --export-python (TF 1.15), by running PATH's
+                      deeplab/export_model.py itself. --weights random skips the checkpoint.
   --from-graph FILE   convert and verify an existing frozen graph (no upstream code or checkpoint needed).
 
 Every model is verified before it is written: the patched NNAPI delegate at Android API 29 must take it as
@@ -35,6 +40,7 @@ Exit status: 0 all variants exported; 1 some variant failed; 2 bad usage or inpu
 EPILOG = """\
 examples:
   python tools/export_models.py --models-dir ~/src/models --out out/models --variants all
+  python tools/export_models.py --models-dir ~/src/models --out out/try --variants all --weights random
   python tools/export_models.py --models-dir ~/src/models --out out \
       --variants deeplabv3_mnv2_pascal_257_os16_quant,deeplabv3_mnv2_ade20k_513_os16_quant
   python tools/export_models.py --from-graph frozen.pb --out out --num-classes 21 --input-size 513
@@ -72,9 +78,14 @@ def _parser() -> ArgumentParser:
     up.add_argument("--variant-table", type=Path, metavar="FILE", help="another variant table (TOML)")
     up.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
                     help="checkpoint download cache (default: $XDG_CACHE_HOME/deeplab-nnapi/checkpoints)")
+    up.add_argument("--weights", choices=WEIGHTS_MODES,
+                    help="checkpoint (default): the variant's checkpoint; random: seeded random weights, no "
+                         "download (proves a variant's delegation; QAT ranges measured on synthetic images)")
+    up.add_argument("--seed", type=int, metavar="N", help="seed of --weights random (default 0)")
     up.add_argument("--export-python", metavar="PY",
-                    help="python that runs deeplab/export_model.py (TF 1.15); default $DEEPLAB_EXPORT_PYTHON "
-                         "or this python")
+                    help="run deeplab/export_model.py in this Python (TF 1.15) instead of building the graph "
+                         "with this Python's TF 2.x + tf_slim; default $DEEPLAB_EXPORT_PYTHON, or this "
+                         "Python if its TensorFlow is 1.x")
     up.add_argument("--allow-unpinned", action="store_true",
                     help="accept checkpoints whose sha256 the table does not pin "
                          "(records what was downloaded)")
@@ -93,9 +104,11 @@ def _parser() -> ArgumentParser:
     return p
 
 
-def _summary(outcomes, json_out: bool, pictures=None) -> None:
+def _summary(outcomes, json_out: bool, pictures=None, seconds: Optional[float] = None) -> None:
     if json_out:
         result = {"ok": all(o.ok for o in outcomes), "variants": [o.to_json() for o in outcomes]}
+        if seconds is not None:
+            result["seconds"] = round(seconds, 3)
         if pictures is not None:
             result["pictures"] = pictures.to_json()
         emit_json(result)
@@ -127,7 +140,9 @@ def _summary(outcomes, json_out: bool, pictures=None) -> None:
     for o in failed:
         console.print(f"[red]{escape(o.name)}[/red] failed at {o.stage}: {escape(o.error)}", highlight=False,
                       soft_wrap=True)
-    console.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} variant(s) exported", highlight=False)
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    console.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} variant(s) exported{took}",
+                  highlight=False)
     if pictures is not None and pictures.report is not None:
         console.print(f"pictures: {escape(str(pictures.report))} ({len(pictures.files)} files)",
                       highlight=False, soft_wrap=True)
@@ -164,6 +179,7 @@ def _pictures(args, outcomes):
 
 
 def _body(argv: Optional[Sequence[str]]) -> int:
+    started = time.monotonic()
     args = _parser().parse_args(argv)
     from deeplab_nnapi.export import pipeline as ex
     from deeplab_nnapi.export.variants import load_converter_defaults, load_variants, select
@@ -186,7 +202,8 @@ def _body(argv: Optional[Sequence[str]]) -> int:
         raise UsageError("give exactly one of --models-dir PATH or --from-graph FILE.pb")
     if args.out is None:
         raise UsageError("--out DIR is required")
-    only = {"--models-dir": ("variants", "checkpoint_dir", "export_python", "allow_unpinned"),
+    only = {"--models-dir": ("variants", "checkpoint_dir", "export_python", "allow_unpinned", "weights",
+                             "seed"),
             "--from-graph": ("name", "quantization", "input_array", "output_array", "num_classes",
                              "input_size")}
     mode = "--models-dir" if args.models_dir is not None else "--from-graph"
@@ -216,23 +233,38 @@ def _body(argv: Optional[Sequence[str]]) -> int:
         ex.check_models_dir(args.models_dir)
         if args.calibration_images is not None:
             chosen = [v.with_quantization("calibrated") if v.quantization == "dummy" else v for v in chosen]
+        weights = args.weights or "checkpoint"
+        if args.seed is not None and weights != "random":
+            raise UsageError("--seed applies only with --weights random")
         export_python = args.export_python or ex.default_export_python()
-        versions = ex.tool_versions(ex.export_python_tf_version(export_python))
         from deeplab_nnapi.export.download import default_cache_dir
 
         ckdir = args.checkpoint_dir or default_cache_dir()
         rep = ex.Reporter(len(chosen), enabled=not args.quiet)
-        provider = ex.upstream_graph_provider(args.models_dir, ckdir, export_python,
-                                              allow_unpinned=args.allow_unpinned, progress=not args.quiet,
-                                              stage=rep.stage)
+        if export_python is not None:
+            if weights == "random":
+                raise UsageError("--weights random needs the TF 2.x graph builder, not export_model.py "
+                                 "(drop --export-python / unset DEEPLAB_EXPORT_PYTHON)")
+            versions = ex.tool_versions(ex.export_python_tf_version(export_python))
+            provider = ex.upstream_graph_provider(args.models_dir, ckdir, export_python,
+                                                  allow_unpinned=args.allow_unpinned, progress=not args.quiet,
+                                                  stage=rep.stage)
+        else:
+            ex.check_tf2_builder()
+            versions = ex.tool_versions(builder=ex.TF2_BUILDER)
+            provider = ex.tf2_graph_provider(args.models_dir, ckdir, weights=weights, seed=args.seed or 0,
+                                             allow_unpinned=args.allow_unpinned, progress=not args.quiet,
+                                             stage=rep.stage)
         outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
                           versions=versions, reporter=rep)
-        _summary(outcomes, args.json, _pictures(args, outcomes))
+        took = time.monotonic() - started
+        _summary(outcomes, args.json, _pictures(args, outcomes), took)
         return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL
 
     outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
                       progress=not args.quiet, versions=versions)
-    _summary(outcomes, args.json, _pictures(args, outcomes))
+    took = time.monotonic() - started
+    _summary(outcomes, args.json, _pictures(args, outcomes), took)
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAIL
 
 

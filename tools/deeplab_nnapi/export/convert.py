@@ -166,7 +166,7 @@ def load_calibration_images(directory: Path, size: Tuple[int, int], limit: int =
 # Ops whose output range is the range of their input (no range of their own needed). The uint8 kernels
 # of pools and resizes need the same scale in and out: a range of their own would make the converter add
 # a requantizing QUANTIZE op, which NNAPI before API 30 cannot run.
-_PASS_THROUGH = {"AvgPool", "MaxPool", "ResizeBilinear", "ResizeNearestNeighbor", "Identity", "Const",
+PASS_THROUGH_OPS = {"AvgPool", "MaxPool", "ResizeBilinear", "ResizeNearestNeighbor", "Identity", "Const",
                  "Placeholder", "Shape", "SpaceToBatchND", "Pad", "Reshape", "Squeeze", "ExpandDims",
                  "StopGradient", "NoOp", "ArgMax", "Cast", "Size", "StridedSlice", "Pack"}
 # Ops the converter folds into the op before or after them (conv + bias + batch norm + activation):
@@ -210,7 +210,7 @@ def _range_points(gd, input_array: str, output_array: str) -> List[str]:
     points = []
     for name in below:
         n = by_name[name]
-        if name == end or n.op in _PASS_THROUGH:
+        if name == end or n.op in PASS_THROUGH_OPS:
             continue
         if linear(n):
             outs = [by_name[c] for c in consumers.get(name, [])]
@@ -234,7 +234,7 @@ def _same_scale_groups(gd, points: Sequence[str]) -> List[List[str]]:
         seen = set()
         while name not in pts:
             n = by_name.get(name)
-            if n is None or n.op not in _PASS_THROUGH or not n.input or name in seen:
+            if n is None or n.op not in PASS_THROUGH_OPS or not n.input or name in seen:
                 return None
             seen.add(name)
             name = _node_name(n.input[0])

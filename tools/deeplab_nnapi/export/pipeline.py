@@ -2,9 +2,12 @@
 
 Per variant (one at a time, each independent of the others):
 
-1. fetch the checkpoint into the cache (sha256-verified, resumable; :mod:`deeplab_nnapi.export.download`);
-2. run the patched ``deeplab/export_model.py`` of ``--models-dir`` with the variant's flags, in the Python
-   given by ``--export-python`` (TF 1.15 for the upstream code), into a temporary directory;
+1. fetch the checkpoint into the cache (sha256-verified, resumable; :mod:`deeplab_nnapi.export.download`),
+   unless the weights are random;
+2. build the frozen graph from the patched DeepLab code of ``--models-dir``: by default with TF 2.x +
+   tf_slim in a child of this interpreter (:mod:`deeplab_nnapi.export.deeplab_graph`, QAT ranges by
+   :mod:`deeplab_nnapi.export.qat`); with ``--export-python`` by running ``deeplab/export_model.py`` itself
+   in that (TF 1.15) Python;
 3. convert the frozen graph (:mod:`deeplab_nnapi.export.convert`);
 4. verify it (:mod:`deeplab_nnapi.export.verify`): one NNAPI partition, right input/output, labels in range;
 5. write ``<out>/<name>.tflite`` atomically and update ``<out>/manifest.json`` (also atomically).
@@ -53,10 +56,12 @@ class Outcome:
     entry: Dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
     conversion_seconds: float = 0.0
+    stage_seconds: Dict[str, float] = field(default_factory=dict)  # graph, convert, verify, write
 
     def to_json(self) -> dict:
         d = {"name": self.name, "ok": self.ok, "stage": self.stage, "seconds": round(self.seconds, 3),
-             "conversion_seconds": round(self.conversion_seconds, 3)}
+             "conversion_seconds": round(self.conversion_seconds, 3),
+             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
         if self.ok:
             d["file"] = str(self.path)
             for k in ("sha256", "size", "quantization", "delegation"):
@@ -84,17 +89,25 @@ def _dist_version(*names: str) -> Optional[str]:
     return None
 
 
-def tool_versions(export_python_tf: Optional[str] = None) -> Dict[str, Optional[str]]:
+TF_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow", "tf-nightly")
+
+
+def tool_versions(export_python_tf: Optional[str] = None, builder: Optional[str] = None
+                  ) -> Dict[str, Optional[str]]:
     v = {
         "deeplab-nnapi": __version__,
         "python": platform.python_version(),
-        "tensorflow (converter)": _dist_version("tensorflow-cpu", "tensorflow", "tf-nightly"),
+        "tensorflow (converter)": _dist_version(*TF_DISTRIBUTIONS),
         "ai-edge-litert": _dist_version("ai-edge-litert"),
         "tflite": _dist_version("tflite"),
         "numpy": _dist_version("numpy"),
     }
     if export_python_tf:
         v["tensorflow (export_model.py)"] = export_python_tf
+    if builder == TF2_BUILDER:
+        v["tensorflow (graph)"] = v["tensorflow (converter)"]
+        v["tf-slim"] = _dist_version("tf-slim")
+        v["tf-keras"] = _dist_version("tf-keras")
     return v
 
 
@@ -259,21 +272,30 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
     if workdir is None:
         own_tmp = tempfile.TemporaryDirectory(prefix=f"deeplab-export-{variant.name}-")
         workdir = Path(own_tmp.name)
+    mark = [start]
+
+    def timed(stage: str) -> None:  # close the previous stage's clock, open ``stage``'s
+        now = time.monotonic()
+        if o.stage:
+            o.stage_seconds[o.stage] = now - mark[0]
+        mark[0] = now
+        o.stage = stage
+
     try:
-        o.stage = "graph"
+        timed("graph")
         if rep:
             rep.stage("frozen graph")
         pb, source = graph_provider(variant, workdir)
         graph = Path(pb).read_bytes()
 
-        o.stage = "convert"
+        timed("convert")
         if rep:
             rep.stage(f"converting ({variant.quantization})")
         conv = convert_frozen_graph(graph, variant.converter, (variant.crop_size, variant.crop_size),
                                     variant.quantization, calibration_images=calibration_images)
         o.conversion_seconds = conv.seconds
 
-        o.stage = "verify"
+        timed("verify")
         if rep:
             rep.stage("verifying (patched delegate, API 29; ai-edge-litert run)")
         v = verify_model(conv.model, variant.num_classes, (variant.crop_size, variant.crop_size),
@@ -282,7 +304,7 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         if v.problems:
             raise ExportFailed("; ".join(v.problems))
 
-        o.stage = "write"
+        timed("write")
         target = Path(out_dir) / f"{variant.name}.tflite"
         entry = {
             "file": target.name,
@@ -310,7 +332,7 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         }
         _write_model_and_manifest(out_dir, target, conv.model, variant.name, entry, manifest)
         o.entry, o.path, o.ok = entry, target, True
-        o.stage = "done"
+        timed("done")
     except ToolError as exc:
         o.error = str(exc)
     except OSError as exc:
@@ -319,6 +341,8 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         o.error = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
     finally:
         o.seconds = time.monotonic() - start
+        if not o.ok and o.stage:
+            o.stage_seconds[o.stage] = time.monotonic() - mark[0]
         if own_tmp is not None:
             own_tmp.cleanup()
     return o
@@ -372,31 +396,87 @@ def run(variants: Iterable[Variant], out_dir: Path, graph_provider: GraphProvide
     return outcomes
 
 
+def _fetch_checkpoint(variant: Variant, checkpoint_dir: Path, allow_unpinned: bool, progress: bool,
+                      stage: Optional[Callable[[str], None]]) -> tuple[Path, Dict[str, object]]:
+    """Download (once) and unpack the variant's checkpoint; return its prefix and the manifest's fields."""
+    from deeplab_nnapi.export.download import extract_checkpoint, fetch
+
+    ck = variant.checkpoint
+    if ck is None:
+        raise ExportFailed("variant has no checkpoint")
+    if not ck.pinned and not allow_unpinned:
+        raise ExportFailed(f"checkpoint {ck.name} has no pinned sha256 in variants.toml "
+                           "(pin it, or pass --allow-unpinned to record the one downloaded)")
+    if stage:
+        stage(f"checkpoint {ck.filename}")
+    got = fetch(ck.url, checkpoint_dir, ck.sha256 or None, progress=progress)
+    prefix = extract_checkpoint(got.path, ck.member_dir, ck.prefix, Path(checkpoint_dir) / "extracted",
+                                archive_sha256=got.sha256)
+    return prefix, {"checkpoint": ck.name, "checkpoint_url": ck.url, "checkpoint_sha256": got.sha256,
+                    "checkpoint_pinned": ck.pinned}
+
+
 def upstream_graph_provider(models_dir: Path, checkpoint_dir: Path, export_python: str, *,
                             allow_unpinned: bool = False, progress: bool = True,
                             stage: Optional[Callable[[str], None]] = None) -> GraphProvider:
-    """Checkpoint fetch + patched export_model.py, as a graph provider for :func:`run`."""
-    from deeplab_nnapi.export.download import extract_checkpoint, fetch
+    """Checkpoint fetch + patched export_model.py (in ``export_python``, TF 1.x), as a graph provider."""
 
     def provide(variant: Variant, workdir: Path):
-        ck = variant.checkpoint
-        if ck is None:
-            raise ExportFailed("variant has no checkpoint")
-        if not ck.pinned and not allow_unpinned:
-            raise ExportFailed(f"checkpoint {ck.name} has no pinned sha256 in variants.toml "
-                               "(pin it, or pass --allow-unpinned to record the one downloaded)")
-        if stage:
-            stage(f"checkpoint {ck.filename}")
-        got = fetch(ck.url, checkpoint_dir, ck.sha256 or None, progress=progress)
-        prefix = extract_checkpoint(got.path, ck.member_dir, ck.prefix, Path(checkpoint_dir) / "extracted",
-                                    archive_sha256=got.sha256)
+        prefix, source = _fetch_checkpoint(variant, checkpoint_dir, allow_unpinned, progress, stage)
         if stage:
             stage("deeplab/export_model.py")
         pb = run_export_model(variant, models_dir, prefix, export_python, workdir)
-        return pb, {"checkpoint": ck.name, "checkpoint_url": ck.url, "checkpoint_sha256": got.sha256,
-                    "checkpoint_pinned": ck.pinned, "models_commit": models_commit(models_dir)}
+        return pb, {"builder": "export_model.py", **source, "models_commit": models_commit(models_dir)}
 
     return provide
+
+
+TF2_BUILDER = "tf2-compat"
+
+
+def tf2_graph_provider(models_dir: Path, checkpoint_dir: Optional[Path], *, weights: str = "checkpoint",
+                       seed: int = 0, allow_unpinned: bool = False, progress: bool = True,
+                       stage: Optional[Callable[[str], None]] = None) -> GraphProvider:
+    """The real DeepLab code built with TF 2.x + tf_slim in a child process (``deeplab_graph``), from the
+    variant's checkpoint or with random weights (no download), as a graph provider for :func:`run`."""
+    from deeplab_nnapi.export.deeplab_graph import build_frozen_graph
+
+    def provide(variant: Variant, workdir: Path):
+        source: Dict[str, object] = {"builder": TF2_BUILDER, "weights": weights}
+        prefix = None
+        if weights == "checkpoint":
+            if checkpoint_dir is None:
+                raise ExportFailed("no checkpoint directory")
+            prefix, ck = _fetch_checkpoint(variant, checkpoint_dir, allow_unpinned, progress, stage)
+            source.update(ck)
+        if stage:
+            stage(f"graph (DeepLab code on TF 2.x + tf_slim, {weights} weights)")
+        pb, info = build_frozen_graph(models_dir, variant, workdir, weights=weights, checkpoint_prefix=prefix,
+                                      seed=seed)
+        source.update({"models_commit": models_commit(models_dir), "graph_build": info})
+        return pb, source
+
+    return provide
+
+
+def installed_tensorflow_major() -> Optional[int]:
+    """The major version of this interpreter's TensorFlow (None: not installed), without importing it."""
+    v = _dist_version(*TF_DISTRIBUTIONS)
+    try:
+        return int(v.split(".", 1)[0]) if v else None
+    except ValueError:
+        return None
+
+
+def check_tf2_builder() -> None:
+    """Refuse (exit 2) when this interpreter cannot run the TF 2.x builder."""
+    major = installed_tensorflow_major()
+    if major is None:
+        raise UsageError("building the DeepLab graph needs TensorFlow: pip install 'deeplab-nnapi[export]'")
+    missing = [d for d in ("tf-slim", "tf-keras") if _dist_version(d) is None]
+    if missing:
+        raise UsageError(f"building the DeepLab graph with TensorFlow {major}.x needs "
+                         f"{' and '.join(missing)}: pip install 'deeplab-nnapi[export]'")
 
 
 def file_graph_provider(path: Path) -> GraphProvider:
@@ -406,5 +486,10 @@ def file_graph_provider(path: Path) -> GraphProvider:
     return provide
 
 
-def default_export_python() -> str:
-    return os.environ.get("DEEPLAB_EXPORT_PYTHON") or sys.executable
+def default_export_python() -> Optional[str]:
+    """The Python that runs export_model.py: ``$DEEPLAB_EXPORT_PYTHON``, else this one if it has TF 1.x;
+    None means the TF 2.x builder (:func:`tf2_graph_provider`)."""
+    env = os.environ.get("DEEPLAB_EXPORT_PYTHON")
+    if env:
+        return env
+    return sys.executable if installed_tensorflow_major() == 1 else None
