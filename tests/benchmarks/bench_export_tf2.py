@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "tests" / "check"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def main() -> int:
@@ -37,10 +37,10 @@ def main() -> int:
     if args.models_dir is None:
         ap.error("--models-dir (or MODELS_SOURCE_DIR) is required")
 
-    from check_support import MODELS_DIR
     from deeplab_nnapi.export import pipeline as ex
     from deeplab_nnapi.export.compare import compare, reference_for
     from deeplab_nnapi.export.variants import load_variants, select
+    from reference_support import MODELS_DIR
 
     ex.check_models_dir(args.models_dir)
     ex.check_tf2_builder()

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "check"))
-
-from check_support import MODELS_DIR, PASCAL_513_OS8  # noqa: E402
 from deeplab_nnapi.export.compare import compare, reference_for  # noqa: E402
+from reference_support import MODELS_DIR, PASCAL_513_OS8  # noqa: E402
 
 
 def test_a_reference_model_agrees_with_itself():

@@ -25,9 +25,8 @@ import pytest
 pytestmark = [pytest.mark.realsource, pytest.mark.tensorflow]
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "check"))
 
-from check_support import MODELS_DIR  # noqa: E402
+from reference_support import MODELS_DIR  # noqa: E402
 
 
 @pytest.fixture(scope="module")
