@@ -25,6 +25,8 @@ from tensorflow.contrib.layers.python.layers import layers as layers_lib
 from tensorflow.contrib.layers.python.layers import utils as layers_utils
 from tensorflow.contrib.slim.nets import resnet_utils
 from tensorflow.python.tools import freeze_graph
+from google3.learning.brain.contrib import slim as g3_slim
+from google3.learning.brain.contrib import quantize as g3_quantize
 
 slim = tf.contrib.slim
 NP_INT = np.int
@@ -67,6 +69,8 @@ def test_tf1_code_sees_tf_compat_v1_contrib_stand_ins_and_numpy_aliases(tree, re
         assert mod.tf.app.flags is real_tf.compat.v1.app.flags
         assert mod.tf_v1 is real_tf.compat.v1
         assert mod.slim is mod.contrib_slim
+        # the internal name two upstream states (2019-11-11) import contrib under
+        assert mod.g3_slim is mod.contrib_slim and mod.g3_quantize is mod.contrib_quantize
         assert mod.contrib_slim.conv2d is tf_slim.conv2d
         assert mod.contrib_framework.arg_scope is tf_slim.arg_scope
         assert mod.contrib_framework.add_arg_scope is tf_slim.add_arg_scope

@@ -69,6 +69,7 @@ class CompatTable:
     numpy_aliases: Dict[str, str]
     module_aliases: Dict[str, str]
     environment: Dict[str, str] = field(default_factory=dict)
+    contrib_prefixes: Dict[str, str] = field(default_factory=dict)
 
 
 def load_table(path: Union[str, Path, None] = None) -> CompatTable:
@@ -91,7 +92,8 @@ def load_table(path: Union[str, Path, None] = None) -> CompatTable:
         tf_attributes=dict(tf.get("attributes") or {}), contrib=contrib,
         numpy_aliases=dict(data.get("numpy_aliases") or {}),
         module_aliases=dict(data.get("module_aliases") or {}),
-        environment={k: str(v) for k, v in (data.get("environment") or {}).items()})
+        environment={k: str(v) for k, v in (data.get("environment") or {}).items()},
+        contrib_prefixes=dict(data.get("contrib_prefixes") or {}))
 
 
 def _resolve(ref: str) -> Any:
@@ -345,6 +347,9 @@ class CompatLayer:
 
     def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
         if level == 0:
+            for prefix, target in self.table.contrib_prefixes.items():
+                if (name == prefix or name.startswith(prefix + ".")) and fromlist:
+                    name = target + name[len(prefix):]
             top = name.partition(".")[0]
             if top == "tensorflow":
                 if name == "tensorflow":
