@@ -86,8 +86,8 @@ def graph_cell(before: dict, after: dict) -> str:
     if "error" in after:
         return f"not built: {after['error'][:80]}"
     ok = after["align_corners_true"] == 0 and after["argmax"] and set(after["argmax"]) == {"int32"}
-    was = "" if "error" in before else \
-        f" (unpatched: {before['align_corners_true']} align_corners=True, ArgMax {','.join(before['argmax'])})"
+    was = "" if "error" in before else (f" (unpatched: {before['align_corners_true']} align_corners=True, "
+                                        f"ArgMax {','.join(before['argmax'])})")
     return ("ok" if ok else "FAIL") + f": {after['resizes']} resizes all align_corners=False, ArgMax " \
         f"{','.join(after['argmax'])}{was}"
 
@@ -127,7 +127,8 @@ def verify(gd: Path, commit: str, label: str, date: str, work: Path, graphs: boo
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models-git", type=Path, required=True, help="tensorflow/models clone with history")
-    ap.add_argument("--fork", type=Path, action="append", default=[], help="a fork clone: its HEAD is checked")
+    ap.add_argument("--fork", type=Path, action="append", default=[],
+                    help="a fork clone: its HEAD is checked (repeatable)")
     ap.add_argument("--no-graphs", action="store_true", help="skip the graph check (no TensorFlow needed)")
     args = ap.parse_args()
     rows = []
