@@ -115,3 +115,16 @@ def test_reindented_fork_is_patched_ignoring_whitespace(cli, tmp_path):
     assert rc == 0 and got["strategy"] == "clean-ignore-whitespace" and "whitespace differs" in got["message"]
     assert "65 * 65" in (tree / path).read_text()
     assert _report(cli, tree, "2.14")[1]["patches"][0]["state"] == "already-applied"
+
+
+def test_a_text_without_the_check_is_fixed_upstream_with_no_shape(cli, tmp_path):
+    """TF 1.13/1.14 and forks that dropped the check: nothing to do, and no shape is claimed for the text."""
+    patch = _shape("c")
+    (path, text), = preimage_from_patch(patch.path.read_bytes()).items()
+    gone = text.replace("builtin->filter_width * builtin->filter_height <= 256", "true")
+    tree = make_repo(tmp_path / "gone", {path: gone})
+    before = _bytes(tree)
+    rc, rep = _report(cli, tree, "2.x")
+    got = rep["patches"][0]
+    assert rc == 0 and (got["state"], got["shape"], rep["shape"]) == ("fixed-upstream", None, None)
+    assert _bytes(tree) == before

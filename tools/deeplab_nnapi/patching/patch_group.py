@@ -154,7 +154,9 @@ def _fixed_upstream(pl, probes: List[Probe], group, message: str) -> Optional[Pa
     for pr in probes:
         if pl.ws.marker_gone(pr.loaded):
             text = message.format(paths=", ".join(pr.loaded.parsed.paths()))
-            return pl.report_for(pr.loaded, "fixed-upstream", "fixed-upstream", text, group)
+            rep = pl.report_for(pr.loaded, "fixed-upstream", "fixed-upstream", text, group)
+            rep.shape = None  # no shape of the check: it is gone
+            return rep
     return None
 
 
@@ -174,5 +176,5 @@ def _conflict(pl, probes: List[Probe], reasons, group, reverse: bool) -> PatchRe
         )
     msg = parts[0] if len(parts) == 1 else f"none of the {len(parts)} variants applies: " + " | ".join(parts)
     rep = pl.report_for(probes[0].loaded, None, "conflict", msg, group)
-    rep.hunk, rep.path = first_hunk, first_path
+    rep.hunk, rep.path, rep.shape = first_hunk, first_path, None  # the text has none of the known shapes
     return rep
