@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import git
 
 from deeplab_nnapi.errors import CheckFailed, UsageError
+from deeplab_nnapi.patching.gitops import execute
 from deeplab_nnapi.patching.pyrule import DONE, RuleError
 from deeplab_nnapi.patching.rulefile import FileRule, Rule
 
@@ -114,29 +115,11 @@ class Source:
 
 
 def _git(repo, *args: str, stdin: Optional[bytes] = None, binary: bool = False, env=None):
+    """(rc, stdout, stderr) of ``git ARGS`` with a fixed identity, date and no user config."""
     if isinstance(repo, Source):
-        runner, args = repo.git, (f"--git-dir={repo.git_dir}", *args)
-    else:
-        runner = repo.git
-    istream = None
-    if stdin is not None:
-        istream = tempfile.TemporaryFile()
-        istream.write(stdin)
-        istream.seek(0)
-    try:
-        rc, out, err = runner.execute(
-            ["git", *args],
-            env={**_FIXED_ENV, **(env or {})},
-            istream=istream,
-            with_extended_output=True,
-            with_exceptions=False,
-            stdout_as_string=not binary,
-            strip_newline_in_stdout=False,
-        )
-    finally:
-        if istream is not None:
-            istream.close()
-    return rc, out, err if isinstance(err, str) else err.decode("utf-8", "replace")
+        repo, args = repo.git, (f"--git-dir={repo.git_dir}", *args)
+    res = execute(repo, args, env={**_FIXED_ENV, **(env or {})}, stdin=stdin, binary=binary)
+    return res.rc, res.out, res.err
 
 
 def _must(repo: git.Repo, *args: str, **kw):

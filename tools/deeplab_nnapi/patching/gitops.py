@@ -44,21 +44,23 @@ def git_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def _execute(
-    repo: git.Repo,
+def execute(
+    repo,
     args: Sequence[str],
     env: Optional[Dict[str, str]] = None,
     stdin: Optional[bytes] = None,
     binary: bool = False,
 ) -> GitResult:
-    """Run ``git ARGS`` in ``repo`` (through GitPython); never raises on a non-zero exit."""
+    """Run ``git ARGS`` in ``repo`` (a ``git.Repo``, or a ``git.Git`` command object) through GitPython,
+    with :func:`git_env` plus ``env``; never raises on a non-zero exit."""
     istream = None
     if stdin is not None:
         istream = tempfile.TemporaryFile()
         istream.write(stdin)
         istream.seek(0)
     try:
-        rc, out, err = repo.git.execute(
+        runner = repo.git if isinstance(repo, git.Repo) else repo
+        rc, out, err = runner.execute(
             ["git", *args],
             env=git_env(env),
             istream=istream,
@@ -145,7 +147,7 @@ class Tree:
         binary: bool = False,
     ) -> GitResult:
         """Run ``git ARGS`` in this tree (through GitPython); never raises on a non-zero exit."""
-        return _execute(self.repo, args, env=env, stdin=stdin, binary=binary)
+        return execute(self.repo, args, env=env, stdin=stdin, binary=binary)
 
     def must(self, *args: str, **kw) -> GitResult:
         res = self.git(*args, **kw)
@@ -182,7 +184,7 @@ class Tree:
     def _outer_git(self, *args: str, binary: bool = False):
         """Output of ``git ARGS`` in the enclosing repository; raises CheckFailed on a non-zero exit."""
         outer, _ = self.outer
-        res = _execute(outer, args, binary=binary)
+        res = execute(outer, args, binary=binary)
         if not res.ok:
             msg = (res.err.strip().splitlines() or ["(no message)"])[-1]
             raise CheckFailed(f"{outer.working_tree_dir}: git {args[0]} failed: {msg}")
@@ -197,7 +199,7 @@ class Tree:
             strip = ""
         elif self.outer is not None:
             prefix = self.outer[1]
-            if not _execute(self.outer[0], ("rev-parse", "--verify", "-q", "HEAD^{commit}")).ok:
+            if not execute(self.outer[0], ("rev-parse", "--verify", "-q", "HEAD^{commit}")).ok:
                 return ""  # no commit yet: every touched file counts as a local change
             listing = self._outer_git(
                 "ls-tree", "-z", "--full-tree", "HEAD", "--", *(f"{prefix}/{p}" for p in paths)
