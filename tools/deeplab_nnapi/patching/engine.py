@@ -17,7 +17,6 @@ every patch already applied and changes nothing.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -90,10 +89,6 @@ def _require_models_tree(tree: Tree, paths: List[str]) -> None:
             f"--models-dir {tree.path}: none of the files the patches touch exists ({paths[0]}, ...); "
             "is this the top of a tensorflow/models tree?"
         )
-
-
-def _stderr_log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _refuse_plain_commit(tree: Tree) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
 TODO, DONE, UNKNOWN = "todo", "done", "unknown"
 
@@ -117,11 +117,6 @@ class _Lines:
 
     def off(self, line: int, col: int) -> int:
         return self.starts[line - 1] + col
-
-    def line_text(self, line: int) -> bytes:
-        start = self.starts[line - 1]
-        end = self.src.find(b"\n", start)
-        return self.src[start : end if end >= 0 else len(self.src)]
 
 
 def _parse(src: bytes, what: str) -> ast.AST:
@@ -248,9 +243,9 @@ def apply(src: bytes, edits: Sequence[CallEdit], what: str = "file") -> Result:
     _refuse_unknown(sites, what)
     lines = _Lines(src)
     todo = [s for s in sites if s.state == TODO]
+    tf_alias = _first(tf_aliases(_parse(src, what)))
     out = src
     for s in sorted(todo, key=lambda s: s.span, reverse=True):
-        tf_alias = _first(tf_aliases(_parse(src, what)))
         value = s.edit.to.replace("{tf}", tf_alias)
         if s.value is None:
             piece = _insertion(src, s, value, lines)
@@ -288,10 +283,3 @@ def _refuse_unknown(sites: Sequence[Site], what: str) -> None:
             f"{s.edit.to.replace('{tf}', 'tf')}; the rule cannot decide this call"
             + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
         )
-
-
-def summary(sites: Sequence[Site]) -> Dict[str, int]:
-    out = {TODO: 0, DONE: 0, UNKNOWN: 0}
-    for s in sites:
-        out[s.state] += 1
-    return out

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-from deeplab_nnapi.errors import CheckFailed
-
 #: Patch states that leave a tree as it should be.
 OK_STATES = (
     "applied",
@@ -111,11 +109,3 @@ class RunReport:
             "manifest": self.manifest,
             "trees": [t.to_json() for t in self.trees],
         }
-
-
-class ConflictError(CheckFailed):
-    """A patch does not apply (exit 1); carries the run report."""
-
-    def __init__(self, message: str, report: RunReport):
-        super().__init__(message)
-        self.report = report

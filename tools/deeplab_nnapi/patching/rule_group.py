@@ -57,10 +57,6 @@ def _conflict(pl, unit, message: str) -> PatchReport:
     return _report(pl, unit, None, None, "conflict", message)
 
 
-def _scan(pl, fr: FileRule, text: bytes) -> List[Site]:
-    return fr.scan(text)
-
-
 def _rule_info(pl, fr: FileRule, sites: List[str]) -> MailInfo:
     name, _, email = pl.rule.author.partition(" <")
     body = (
