@@ -8,17 +8,19 @@ is not one delegate node (--expect-single-partition); 2 bad usage or unreadable/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.nnapi.delegation import DELEGATES, DelegateOptions, DelegationPlan, plan_model
+from deeplab_nnapi.nnapi.delegation import DelegateOptions, DelegationPlan, plan_model
 from deeplab_nnapi.nnapi.profile import Profile, compare, load_profile
 from deeplab_nnapi.nnapi.rules import MAX_API, MIN_API, load_rules, version_key
 from deeplab_nnapi.nnapi.tflite_model import TFLiteModel, format_ranges, load_model
 
 from . import ArgumentParser, emit_json, run
+from .delegation_args import _apis, _delegates, _nonneg
 
 PROG = "check_delegation"
 
@@ -44,47 +46,6 @@ exit status: 0 done; 1 --expect-single-partition and some model (or the --profil
 
 def _nodes(n: int) -> str:
     return f"{n} node" if n == 1 else f"{n} nodes"
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-
-
-def _api(text: str) -> int:
-    value = _int(text)
-    if not MIN_API <= value <= MAX_API:
-        raise argparse.ArgumentTypeError(f"{value} is outside {MIN_API}..{MAX_API}")
-    return value
-
-
-def _apis(text: str) -> List[int]:
-    return _unique([_api(part.strip()) for part in text.split(",")], "--android-api")
-
-
-def _delegates(text: str) -> List[str]:
-    out = []
-    for part in text.split(","):
-        name = part.strip()
-        if name not in DELEGATES:
-            raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(DELEGATES)})")
-        out.append(name)
-    return _unique(out, "--delegate")
-
-
-def _unique(values: list, option: str) -> list:
-    if len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"a value is repeated in {','.join(map(str, values))}")
-    return values
-
-
-def _nonneg(text: str) -> int:
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0 (0 = no limit)")
-    return value
-
 
 def build_parser() -> argparse.ArgumentParser:
     rules = load_rules()
@@ -164,6 +125,29 @@ def build_parser() -> argparse.ArgumentParser:
         "the delegate's reason, measured times with --profile; several models/delegates/API levels side by "
         "side on one sheet (needs the 'pictures' extra)",
     )
+    p.add_argument(
+        "--engine",
+        choices=("predictor", "probe"),
+        default="predictor",
+        help="who answers: our re-implementation of the delegate's rules (predictor, the default, no source "
+        "needed), or the real delegate built from --source-dir (probe; see probe_delegation.py)",
+    )
+    p.add_argument(
+        "--source-dir",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="TensorFlow (>= 2.2) or LiteRT source tree whose delegate --engine probe and --cross-check "
+        "build",
+    )
+    p.add_argument(
+        "--cross-check",
+        action="store_true",
+        help="answer with both engines, print them side by side and exit 1 on any difference (needs "
+        "--source-dir; the predictor uses the tree's TF release unless --tf-version is given)",
+    )
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR", help="probe build cache (see "
+                   "probe_delegation.py --help)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -175,11 +159,19 @@ def _ops_text(ops: Sequence[int]) -> str:
 
 def format_plan(plan: DelegationPlan) -> List[str]:
     opts = plan.options or DelegateOptions()
-    head = (
-        f"{plan.model}: {plan.num_ops} ops; {opts.delegate} delegate, TF {plan.tf_version} rules, "
-        f"Android API {opts.android_api}, max partitions {opts.max_partitions or 'unlimited'}, "
-        f"is_accelerator_specified={'true' if plan.is_accelerator_specified else 'false'}"
-    )
+    if plan.engine == "probe":
+        src = plan.source or {}
+        head = (
+            f"{plan.model}: {plan.num_ops} ops; real {opts.delegate} delegate of "
+            f"{src.get('version') or src.get('layout', 'the tree')} ({src.get('tree', '?')}), "
+            f"Android API {opts.android_api}, max partitions {opts.max_partitions or 'unlimited'}"
+        )
+    else:
+        head = (
+            f"{plan.model}: {plan.num_ops} ops; {opts.delegate} delegate, TF {plan.tf_version} rules, "
+            f"Android API {opts.android_api}, max partitions {opts.max_partitions or 'unlimited'}, "
+            f"is_accelerator_specified={'true' if plan.is_accelerator_specified else 'false'}"
+        )
     lines = [head]
     width = max([len(n.type) for n in plan.nodes] + [11])
     ops_width = max([len(_ops_text(n.ops)) for n in plan.nodes] + [5])
@@ -268,6 +260,18 @@ def _body(argv: Optional[Sequence[str]]) -> int:
     # Validate the release before touching any model, so a typo fails fast.
     load_rules().release(args.tf_version)
     models = [load_model(Path(m)) for m in args.models]
+    if args.engine == "probe" or args.cross_check:
+        if args.source_dir is None:
+            raise UsageError("--engine probe and --cross-check need --source-dir TREE")
+        if not models:
+            raise UsageError("--engine probe and --cross-check need MODEL.tflite files")
+        if args.cross_check:
+            return _cross_check(args, models, option_sets)
+        if args.diagram is not None:
+            raise UsageError("--diagram draws the predictor's plans; leave out --engine probe")
+        return _probe(args, models, option_sets, profile)
+    elif args.source_dir is not None:
+        raise UsageError("--source-dir is used by --engine probe and --cross-check only")
     runs = [(m, plan_model(m, o)) for m in models for o in option_sets]
     plans = [plan for _, plan in runs]
     if args.diagram is not None:
@@ -292,6 +296,106 @@ def _body(argv: Optional[Sequence[str]]) -> int:
     if args.expect_single_partition and not ok:
         return 1
     return 0
+
+
+def _real_delegates(args) -> dict:
+    from deeplab_nnapi.probe.engine import RealDelegate
+
+    say = None if (args.quiet or args.json) else _progress
+    return {d: RealDelegate(args.source_dir, d, cache_dir=args.cache_dir, progress=say)
+            for d in args.delegate}
+
+
+def _progress(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def _real_results(args, models: List[TFLiteModel], option_sets: List[DelegateOptions]) -> list:
+    """The real delegate's answers, in the predictor's order (models outer, option sets inner)."""
+    engines = _real_delegates(args)
+    by_key = {}
+    for delegate, engine in engines.items():
+        opts = [o for o in option_sets if o.delegate == delegate]
+        for k, r in enumerate(engine.plans(models, opts)):
+            by_key[(k // len(opts), opts[k % len(opts)])] = r
+    return [by_key[(i, o)] for i in range(len(models)) for o in option_sets]
+
+
+def _probe(args, models, option_sets, profile) -> int:
+    from deeplab_nnapi.cli.probe_delegation import format_failure
+    from deeplab_nnapi.probe.run import ProbeFailure
+
+    results = _real_results(args, models, option_sets)
+    planned = all(not isinstance(r, ProbeFailure) for r in results)
+    ok = planned and all(r.single_partition for r in results)
+    if profile is not None:
+        ok = ok and len(profile.nodes) == 1 and profile.nodes[0].is_delegate
+    if args.json:
+        items = [r.to_json() for r in results]
+        if profile is not None:
+            for item, r in zip(items, results):
+                if not isinstance(r, ProbeFailure):
+                    item["profile"] = profile.to_json()
+                    item["differences"] = [x.to_json() for x in compare(r.nodes, profile)]
+        emit_json(items[0] if len(items) == 1 else {"models": items, "all_single_partition": ok})
+    else:
+        out: List[str] = []
+        for r in results:
+            if isinstance(r, ProbeFailure):
+                out += format_failure(r)
+                continue
+            out += format_plan(r)
+            if profile is not None:
+                out += format_side_by_side(r, profile)
+        if profile is not None:
+            out += format_profile(profile)
+        sys.stdout.write("\n".join(out) + "\n")
+    if not planned:
+        return 1
+    return 1 if args.expect_single_partition and not ok else 0
+
+
+def _cross_check(args, models, option_sets) -> int:
+    from deeplab_nnapi.probe.crosscheck import differences, predictor_release
+    from deeplab_nnapi.probe.run import ProbeFailure
+
+    engines = _real_delegates(args)
+    release = args.tf_version or predictor_release(next(iter(engines.values())).source)
+    results = _real_results(args, models, option_sets)
+    rows = []
+    k = 0
+    for m in models:
+        for o in option_sets:
+            predicted = plan_model(m, dataclasses.replace(o, tf_version=release))
+            real = results[k]
+            k += 1
+            rows.append((m, o, predicted, real, differences(predicted, real)))
+    agree = all(not d for *_, d in rows)
+    if args.json:
+        emit_json({"agree": agree, "tf_version_rules": release or load_rules().newest_release,
+                   "source": next(iter(engines.values())).source,
+                   "cases": [{"model": m.source, "android_api": o.android_api, "delegate": o.delegate,
+                              "agree": not d, "differences": d, "predicted": p.to_json(), "real": r.to_json()}
+                             for m, o, p, r, d in rows]})
+    else:
+        out: List[str] = []
+        for m, o, p, r, d in rows:
+            out.append(f"{m.source}: {o.delegate} delegate, Android API {o.android_api}: predictor (TF "
+                       f"{p.tf_version} rules) beside the real delegate: {'same' if not d else 'DIFFERENT'}")
+            left = [f"{n.type} {_ops_text(n.ops)} :{n.index}" for n in p.nodes]
+            right = ([f"{n.type} {_ops_text(n.ops)} :{n.index}" for n in r.nodes]
+                     if not isinstance(r, ProbeFailure) else [f"no plan: {r.status}: {r.message}"])
+            wl = max([len(x) for x in left] + [len("[predicted]")])
+            out.append(f"  {'[predicted]':<{wl}}  [real]")
+            for i in range(max(len(left), len(right))):
+                a = left[i] if i < len(left) else "-"
+                b = right[i] if i < len(right) else "-"
+                out.append(f"  {a:<{wl}}  {b}" + ("" if a == b else "   <-- differs"))
+            out += [f"  difference: {x}" for x in d]
+        n_diff = sum(1 for *_, d in rows if d)
+        out.append(f"cross-check: {len(rows)} case(s), {len(rows) - n_diff} agree, {n_diff} differ")
+        sys.stdout.write("\n".join(out) + "\n")
+    return 0 if agree else 1
 
 
 def _check_diagram_target(path: Path, have_models: bool) -> None:

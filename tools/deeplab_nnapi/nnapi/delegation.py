@@ -96,9 +96,14 @@ class DelegationPlan:
     num_ops: int = 0
     options: Optional[DelegateOptions] = None
     tf_version: str = ""
-    is_accelerator_specified: bool = False
+    is_accelerator_specified: Optional[bool] = False  # None: not known (the real delegate's answer)
     not_delegated: List[int] = field(default_factory=list)  # supported, but cut by max_partitions
     notes: List[str] = field(default_factory=list)
+    #: who answered: "predictor" (our rules) or "probe" (the real delegate, deeplab_nnapi.probe)
+    engine: str = "predictor"
+    source: Optional[Dict[str, Any]] = None  # probe: the tree and build the delegate came from
+    messages: List[str] = field(default_factory=list)  # probe: what the delegate logged
+    status: str = "ok"
 
     @property
     def single_partition(self) -> bool:
@@ -129,6 +134,10 @@ class DelegationPlan:
                 "is_accelerator_specified": self.is_accelerator_specified,
             },
             "notes": list(self.notes),
+            "engine": self.engine,
+            "status": self.status,
+            **({"source": self.source, "delegate_log": list(self.messages)}
+               if self.engine == "probe" else {}),
         }
 
 

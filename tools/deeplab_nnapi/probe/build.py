@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.probe.sources import ProbeTree, Recipe, SourceSet, collect_sources, find_lite_tree, load_recipe
+from deeplab_nnapi.probe.sources import (
+    ProbeTree,
+    Recipe,
+    SourceSet,
+    collect_sources,
+    find_lite_tree,
+    load_recipe,
+)
 from deeplab_nnapi.probe.toolchain import Toolchain, find_toolchain
 
 #: Bumped when the way the probe is built changes in a way the hashed inputs do not show.
@@ -127,7 +134,7 @@ def build_key(sources: SourceSet, toolchain: Toolchain, hasher: Optional[_Hasher
         h.update(f"native {name} {_sha(data)}\n".encode())
     for rel in sorted(set(sources.sources) | set(sources.headers)):
         h.update(f"{rel} {hasher(rel)}\n".encode())
-    for header, schema in sources.generated:
+    for _header, schema in sources.generated:
         h.update(f"schema {schema} {hasher(schema)}\n".encode())
     return h.hexdigest()[:24]
 
@@ -235,7 +242,8 @@ def build_probe(
             say(f"flatc {schema}")
             fixed = work / "schemas" / schema
             fixed.parent.mkdir(parents=True, exist_ok=True)
-            fixed.write_text(recipe.fix_schema((tree.root / schema).read_text(encoding="utf-8")), encoding="utf-8")
+            text = (tree.root / schema).read_text(encoding="utf-8")
+            fixed.write_text(recipe.fix_schema(text), encoding="utf-8")
             cmd = [toolchain.flatc, *recipe.flatc_args, "-o", str(dest), str(fixed)]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=toolchain.env())
             made = dest / Path(header).name
@@ -297,7 +305,8 @@ def build_probe(
             kept.write_text(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}", encoding="utf-8")
             raise ProbeBuildError(f"cannot link the probe from {tree.root}: "
                                   f"{explain_failure(proc.stdout + proc.stderr, recipe, tree)} (log: {kept})")
-        (work / "sources.txt").write_text("\n".join(sources.sources + [PROBE_SOURCE]) + "\n", encoding="utf-8")
+        listing = "\n".join(sources.sources + [PROBE_SOURCE]) + "\n"
+        (work / "sources.txt").write_text(listing, encoding="utf-8")
         try:
             os.replace(work, out_dir)
         except OSError:  # another process finished the same build first

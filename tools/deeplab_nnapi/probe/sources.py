@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
@@ -74,7 +74,7 @@ class Recipe:
         return text
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_recipe() -> Recipe:
     text = resources.files("deeplab_nnapi").joinpath("data/probe_build.toml").read_text(encoding="utf-8")
     d = tomllib.loads(text)

@@ -53,7 +53,8 @@ class Toolchain:
 
 def _run(cmd: List[str]) -> str:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ, LC_ALL="C"))
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, LC_ALL="C"))
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return (out.stdout or "") + (out.stderr or "")
@@ -162,7 +163,8 @@ def find_toolchain(absl_prefix: str = "absl_") -> Toolchain:
         _run([cxx, "--version"]).splitlines()[0],
         _run([cc, "--version"]).splitlines()[0],
         f"flatc {flatc_version}",
-        "absl " + _header_version(Path("/usr/include/absl/base/options.h"), r"#define ABSL_OPTION_INLINE_NAMESPACE_NAME (\w+)"),
+        "absl " + _header_version(Path("/usr/include/absl/base/options.h"),
+                                  r"#define ABSL_OPTION_INLINE_NAMESPACE_NAME (\w+)"),
         "eigen " + _header_version(Path("/usr/include/eigen3/Eigen/src/Core/util/Macros.h"),
                                    r"#define EIGEN_\w+_VERSION (\d+)"),
     ]

@@ -7,7 +7,7 @@
 // One JSON object per line on stdout, for every model and API level:
 //
 //   {"model": "m.tflite", "android_api": 29, "feature_level": 29, "status": "ok", "hook": true,
-//    "nodes": [{"index": 71, "type": "TfLiteNnapiDelegate", "ops": [0, 1]}, {"index": 2, ...}],
+//    "nodes": [{"index": 71, "type": "TfLiteNnapiDelegate", "ops": [0, 1], "outputs": [7]}, ...],
 //    "refused": [{"op": 2, "op_type": "ARG_MAX", "reason": "NNAPI only supports int32 output."}],
 //    "messages": ["..."]}
 //
@@ -474,6 +474,10 @@ void ProbeOne(const std::string& path, int api, const Options& opt) {
       out += std::string(first_node ? "" : ", ") + "{\"index\": " + std::to_string(index) +
              ", \"type\": " + Json(type) + ", \"ops\": [";
       for (size_t i = 0; i < ops.size(); ++i) out += (i ? ", " : "") + std::to_string(ops[i]);
+      out += "], \"outputs\": [";
+      for (int i = 0; node.outputs && i < node.outputs->size; ++i) {
+        out += (i ? ", " : "") + std::to_string(node.outputs->data[i]);
+      }
       out += "]}";
       first_node = false;
     }
@@ -501,8 +505,13 @@ int ParseInt(const std::string& flag, const std::string& text, int lo, int hi) {
 
 Options ParseArgs(int argc, char** argv) {
   Options opt;
+  bool options_done = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (options_done) {
+      opt.models.push_back(a);
+      continue;
+    }
     auto value = [&]() -> std::string {
       if (i + 1 >= argc) Usage(a + " needs a value");
       return argv[++i];
@@ -523,6 +532,8 @@ Options ParseArgs(int argc, char** argv) {
       opt.disallow_nnapi_cpu = true;
     } else if (a == "--max-partitions") {
       opt.max_partitions = ParseInt(a, value(), -1, 1 << 20);
+    } else if (a == "--") {
+      options_done = true;
     } else if (!a.empty() && a[0] == '-') {
       Usage("unknown argument " + a);
     } else {
