@@ -48,27 +48,61 @@ patches do not apply to the tree; 2 bad usage, unreadable model, or a tree the r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Build the NNAPI delegate of a TensorFlow (>= 2.2) or LiteRT "
-                       "source tree on this machine and print the execution plan it makes of models.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(
+        prog=PROG,
+        description="Build the NNAPI delegate of a TensorFlow (>= 2.2) or LiteRT "
+        "source tree on this machine and print the execution plan it makes of models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("models", nargs="*", metavar="MODEL.tflite", help="models to probe")
-    p.add_argument("--source-dir", type=Path, required=True, metavar="TREE",
-                   help="top of a TensorFlow or LiteRT source tree (read only)")
-    p.add_argument("--delegate", type=_delegates, default=["stock"], metavar="stock|patched[,...]",
-                   help="the tree's delegate as it is, or with our patch set applied to a scratch copy. "
-                   "Default: stock")
-    p.add_argument("--android-api", type=_apis, default=[29], metavar="N[,N...]",
-                   help="Android API level(s) the stub NNAPI reports (27..35). Default: 29")
-    p.add_argument("--accelerator", metavar="NAME", default=None,
-                   help="accelerator_name given to the delegate (the stub device takes that name)")
+    p.add_argument(
+        "--source-dir",
+        type=Path,
+        required=True,
+        metavar="TREE",
+        help="top of a TensorFlow or LiteRT source tree (read only)",
+    )
+    p.add_argument(
+        "--delegate",
+        type=_delegates,
+        default=["stock"],
+        metavar="stock|patched[,...]",
+        help="the tree's delegate as it is, or with our patch set applied to a scratch copy. Default: stock",
+    )
+    p.add_argument(
+        "--android-api",
+        type=_apis,
+        default=[29],
+        metavar="N[,N...]",
+        help="Android API level(s) the stub NNAPI reports (27..35). Default: 29",
+    )
+    p.add_argument(
+        "--accelerator",
+        metavar="NAME",
+        default=None,
+        help="accelerator_name given to the delegate (the stub device takes that name)",
+    )
     p.add_argument("--disallow-nnapi-cpu", action="store_true", help="the delegate's disallow_nnapi_cpu")
-    p.add_argument("--max-partitions", type=_nonneg, default=3, metavar="N",
-                   help="max_number_delegated_partitions (default 3; 0 = no limit)")
-    p.add_argument("--expect-single-partition", action="store_true",
-                   help="exit 1 unless every model is exactly one delegate node")
-    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                   help="where builds are cached (default $DEEPLAB_NNAPI_CACHE/probe or "
-                   "~/.cache/deeplab-nnapi/probe)")
+    p.add_argument(
+        "--max-partitions",
+        type=_nonneg,
+        default=3,
+        metavar="N",
+        help="max_number_delegated_partitions (default 3; 0 = no limit)",
+    )
+    p.add_argument(
+        "--expect-single-partition",
+        action="store_true",
+        help="exit 1 unless every model is exactly one delegate node",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where builds are cached (default $DEEPLAB_NNAPI_CACHE/probe or ~/.cache/deeplab-nnapi/probe)",
+    )
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="compile jobs (default: CPU count)")
     p.add_argument("--build-only", action="store_true", help="build (or find in the cache) and stop")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -81,8 +115,10 @@ def _progress(message: str) -> None:
 
 
 def format_failure(f: ProbeFailure) -> List[str]:
-    return [f"{f.model}: Android API {f.options.android_api}, {f.options.delegate} delegate: no plan: "
-            f"{f.status}: {f.message}"]
+    return [
+        f"{f.model}: Android API {f.options.android_api}, {f.options.delegate} delegate: no plan: "
+        f"{f.status}: {f.message}"
+    ]
 
 
 def _body(argv: Optional[Sequence[str]]) -> int:
@@ -93,32 +129,44 @@ def _body(argv: Optional[Sequence[str]]) -> int:
         raise UsageError("--jobs must be >= 1")
     say = None if (args.quiet or args.json) else _progress
     models = [load_model(Path(m)) for m in args.models]  # a bad model fails before any build
-    engines = [RealDelegate(args.source_dir, d, cache_dir=args.cache_dir, jobs=args.jobs, progress=say)
-               for d in args.delegate]
+    engines = [
+        RealDelegate(args.source_dir, d, cache_dir=args.cache_dir, jobs=args.jobs, progress=say)
+        for d in args.delegate
+    ]
     builds = [e.build() for e in engines]
     if say:
         for e, b in zip(engines, builds):
             state = "cached" if b.cached else f"built in {b.seconds:.0f} s ({b.compiled} compiled)"
-            say(f"{e.delegate} delegate of {e.tree.root} ({e.source.get('version') or e.tree.kind}): "
-                f"{b.binary} ({state})")
+            say(
+                f"{e.delegate} delegate of {e.tree.root} ({e.source.get('version') or e.tree.kind}): "
+                f"{b.binary} ({state})"
+            )
     if args.build_only:
         if args.json:
             emit_json({"builds": [dict(b.to_json(), source=e.source) for e, b in zip(engines, builds)]})
         return 0
     results = []
     for e in engines:
-        options = [DelegateOptions(android_api=api, delegate=e.delegate,
-                                   accelerator=args.accelerator or None,
-                                   disallow_nnapi_cpu=args.disallow_nnapi_cpu,
-                                   max_partitions=args.max_partitions)
-                   for api in args.android_api]
+        options = [
+            DelegateOptions(
+                android_api=api,
+                delegate=e.delegate,
+                accelerator=args.accelerator or None,
+                disallow_nnapi_cpu=args.disallow_nnapi_cpu,
+                max_partitions=args.max_partitions,
+            )
+            for api in args.android_api
+        ]
         results.extend(e.plans(models, options))
     ok_plans = all(not isinstance(r, ProbeFailure) for r in results)
     single = ok_plans and all(r.single_partition for r in results)
     if args.json:
         items = [r.to_json() for r in results]
-        emit_json(items[0] if len(items) == 1 else
-                  {"models": items, "all_single_partition": single, "all_planned": ok_plans})
+        emit_json(
+            items[0]
+            if len(items) == 1
+            else {"models": items, "all_single_partition": single, "all_planned": ok_plans}
+        )
     else:
         out: List[str] = []
         for r in results:

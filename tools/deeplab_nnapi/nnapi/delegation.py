@@ -29,6 +29,7 @@ from deeplab_nnapi.nnapi.rules import (
     Release,
     is_accelerator_specified,
     load_rules,
+    target_feature_level,
     validate,
 )
 from deeplab_nnapi.nnapi.tflite_model import TFLiteModel, format_ranges, load_model
@@ -107,7 +108,7 @@ class DelegationPlan:
 
     @property
     def single_partition(self) -> bool:
-        return len(self.nodes) == 1 and self.nodes[0].is_delegate
+        return self.status == "ok" and len(self.nodes) == 1 and self.nodes[0].is_delegate
 
     @property
     def delegate_nodes(self) -> List[Node]:
@@ -149,7 +150,8 @@ def make_context(options: DelegateOptions) -> tuple:
         release, options.android_api, options.accelerator, options.disallow_nnapi_cpu
     )
     removed = PATCHED_CHECKS if options.delegate == "patched" else frozenset()
-    return Context(options.android_api, release, accel, removed), release
+    level = target_feature_level(rules, options.android_api, options.accelerator, options.disallow_nnapi_cpu)
+    return Context(options.android_api, release, accel, removed, level), release
 
 
 def plan_model(model: TFLiteModel, options: Optional[DelegateOptions] = None) -> DelegationPlan:
@@ -191,6 +193,11 @@ def plan_model(model: TFLiteModel, options: Optional[DelegateOptions] = None) ->
         ctx.is_accelerator_specified,
     )
     plan.not_delegated = [i for i in supported if i not in delegated_ops]
+    for i in sorted(delegated_ops):
+        why = rules.crash_reason(model, model.operators[i])
+        if why:
+            plan.status = "crash"
+            plan.notes.append(f"op {i} {model.operators[i].op_type}: the delegate crashes: {why}")
     if plan.not_delegated:
         plan.notes.append(
             f"ops {format_ranges(plan.not_delegated)} are supported but run on CPU: more than "

@@ -124,6 +124,20 @@ class RuleSet:
     not_modelled: Tuple[str, ...]
     not_modelled_reason: str
     unknown_reason: str
+    #: Android API level -> the NNAPI runtime feature level a device of that level reports
+    feature_levels: Mapping[int, int] = None  # type: ignore[assignment]
+    #: (ops, absent input index, reason): delegated ops the delegate crashes on while mapping them
+    crashes: Tuple[Tuple[Tuple[str, ...], int, str], ...] = ()
+
+    def crash_reason(self, model: TFLiteModel, op: OperatorInfo) -> Optional[str]:
+        """Why the delegate crashes when this op is delegated, or None."""
+        for ops, absent, reason in self.crashes:
+            if op.op_type in ops and len(op.inputs) > absent and op.inputs[absent] == -1:
+                return reason
+        return None
+
+    def runtime_feature_level(self, android_api: int) -> int:
+        return (self.feature_levels or {}).get(android_api, android_api)
 
     @property
     def newest_release(self) -> str:
@@ -154,6 +168,13 @@ class Context:
     release: Release
     is_accelerator_specified: bool
     removed_checks: frozenset  # patch names whose checks are gone (patched delegate)
+    #: what Validate() gets as android_sdk_version: DoPrepare's target_feature_level (see
+    #: target_feature_level); api_min / api_max / min_api compare against it. None: the API level.
+    feature_level: Optional[int] = None
+
+    @property
+    def level(self) -> int:
+        return self.android_api if self.feature_level is None else self.feature_level
 
 
 def is_accelerator_specified(
@@ -166,6 +187,21 @@ def is_accelerator_specified(
     if accelerator is not None and accelerator == NNAPI_REFERENCE:
         return False
     return (disallow_nnapi_cpu and android_api >= 29) or accelerator is not None
+
+
+def target_feature_level(
+    rules: RuleSet, android_api: int, accelerator: Optional[str], disallow_nnapi_cpu: bool
+) -> int:
+    """DoPrepare's ``target_feature_level``, which Validate() receives as ``android_sdk_version``: the
+    device's Android API level, unless the delegate targets devices (``ShouldUseTargetDevices`` without
+    excluding the CPU reference: an accelerator is named, or the CPU is disallowed, from API 29) - then the
+    feature level of those devices, which on a device equals the runtime's: 31 for Android 12 and 12L,
+    1000006, 1000007, 1000008 for Android 13, 14, 15 (NeuralNetworksTypes.h, ANEURALNETWORKS_FEATURE_LEVEL_*).
+    So on API 33 an op that needs feature level 6 is taken only when devices are targeted."""
+    targets = accelerator is not None or disallow_nnapi_cpu
+    if android_api >= 29 and targets:
+        return rules.runtime_feature_level(android_api)
+    return android_api
 
 
 @lru_cache(maxsize=4)
@@ -220,6 +256,8 @@ def load_rules(path: Optional[str] = None) -> RuleSet:
         tuple(nm.get("ops", ())),
         nm.get("reason", "not modelled"),
         raw.get("unknown", {}).get("reason", "Unsupported operation type."),
+        {int(k): int(v) for k, v in raw.get("feature_levels", {}).items()},
+        tuple((tuple(c["ops"]), int(c["absent_input"]), c["reason"]) for c in raw.get("crash", ())),
     )
 
 
@@ -272,7 +310,7 @@ def _type(t: Optional[TensorInfo]) -> Optional[str]:
 
 
 def _applies(check: Mapping[str, Any], node: _Node, ctx: Context) -> bool:
-    api = ctx.android_api
+    api = ctx.level
     if "api_min" in check and api < check["api_min"]:
         return False
     if "api_max" in check and api > check["api_max"]:
@@ -332,7 +370,7 @@ def _check(check: Mapping[str, Any], node: _Node, ctx: Context, rules: RuleSet) 
         return reason or f"OP Version different from {check['op_version']}"
     if "op_version_in" in check and op.version not in check["op_version_in"]:
         return reason
-    if "min_api" in check and ctx.android_api < check["min_api"]:
+    if "min_api" in check and ctx.level < check["min_api"]:
         return reason or f"Android sdk version less than {check['min_api']}"
     if "num_inputs" in check and len(op.inputs) != check["num_inputs"]:
         return reason

@@ -69,9 +69,17 @@ class ProbeBuild:
     toolchain: str
 
     def to_json(self) -> dict:
-        return {"binary": str(self.binary), "key": self.key, "tree": str(self.tree.root),
-                "layout": self.tree.kind, "translation_units": self.sources, "compiled": self.compiled,
-                "cached": self.cached, "seconds": round(self.seconds, 3), "toolchain": self.toolchain}
+        return {
+            "binary": str(self.binary),
+            "key": self.key,
+            "tree": str(self.tree.root),
+            "layout": self.tree.kind,
+            "translation_units": self.sources,
+            "compiled": self.compiled,
+            "cached": self.cached,
+            "seconds": round(self.seconds, 3),
+            "toolchain": self.toolchain,
+        }
 
 
 def default_cache_dir() -> Path:
@@ -139,8 +147,9 @@ def build_key(sources: SourceSet, toolchain: Toolchain, hasher: Optional[_Hasher
     return h.hexdigest()[:24]
 
 
-def object_key(sources: SourceSet, unit: str, flags: Sequence[str], toolchain: Toolchain,
-               hasher: _Hasher) -> str:
+def object_key(
+    sources: SourceSet, unit: str, flags: Sequence[str], toolchain: Toolchain, hasher: _Hasher
+) -> str:
     """The cache key of one translation unit: its flags and the content of every tree file it reaches."""
     generated = dict(sources.generated)
     h = hashlib.sha256()
@@ -154,8 +163,10 @@ def object_key(sources: SourceSet, unit: str, flags: Sequence[str], toolchain: T
 
 
 def probe_header(sources: SourceSet) -> str:
-    lines = ["// Written by deeplab_nnapi.probe.build: the TFLite headers nnapi_probe.cc uses, in this tree.",
-             "#pragma once"]
+    lines = [
+        "// Written by deeplab_nnapi.probe.build: the TFLite headers nnapi_probe.cc uses, in this tree.",
+        "#pragma once",
+    ]
     lines += [f'#include "{h}"' for h in sources.probe_headers]
     return "\n".join(lines) + "\n"
 
@@ -249,8 +260,10 @@ def build_probe(
             made = dest / Path(header).name
             if proc.returncode != 0 or not made.is_file():
                 (work / "build.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-                raise ProbeBuildError(f"cannot build the probe from {tree.root}: flatc {schema}: "
-                                      + explain_failure(proc.stdout + proc.stderr, recipe, tree))
+                raise ProbeBuildError(
+                    f"cannot build the probe from {tree.root}: flatc {schema}: "
+                    + explain_failure(proc.stdout + proc.stderr, recipe, tree)
+                )
         # The probe's own source, compiled against this tree's headers (gen/probe_tflite.h).
         probe_src = work / PROBE_SOURCE
         shutil.copyfile(native_dir() / PROBE_SOURCE, probe_src)
@@ -285,26 +298,39 @@ def build_probe(
 
         n_jobs = jobs or max(1, os.cpu_count() or 1)
         if todo:
-            say(f"building the probe from {tree.root} ({tree.lite}): {len(todo)} of {units} translation "
-                f"units to compile, {n_jobs} jobs")
+            say(
+                f"building the probe from {tree.root} ({tree.lite}): {len(todo)} of {units} translation "
+                f"units to compile, {n_jobs} jobs"
+            )
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             list(pool.map(compile_one, todo))
         if errors:
             (work / "build.log").write_text("\n".join(errors), encoding="utf-8")
             kept = out_dir.parent / f"{key}.failed.log"
             shutil.copyfile(work / "build.log", kept)
-            raise ProbeBuildError(f"cannot build the probe from {tree.root}: "
-                                  f"{explain_failure(errors[0], recipe, tree)} (log: {kept})")
+            raise ProbeBuildError(
+                f"cannot build the probe from {tree.root}: "
+                f"{explain_failure(errors[0], recipe, tree)} (log: {kept})"
+            )
         say("linking nnapi_probe")
         linked = work / BINARY
-        cmd = [toolchain.cxx, "-o", str(linked), *[str(j[3]) for j in jobs_list],
-               "-Wl,--as-needed", *toolchain.absl_libs, *recipe.libs]
+        cmd = [
+            toolchain.cxx,
+            "-o",
+            str(linked),
+            *[str(j[3]) for j in jobs_list],
+            "-Wl,--as-needed",
+            *toolchain.absl_libs,
+            *recipe.libs,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=toolchain.env())
         if proc.returncode != 0:
             kept = out_dir.parent / f"{key}.failed.log"
             kept.write_text(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}", encoding="utf-8")
-            raise ProbeBuildError(f"cannot link the probe from {tree.root}: "
-                                  f"{explain_failure(proc.stdout + proc.stderr, recipe, tree)} (log: {kept})")
+            raise ProbeBuildError(
+                f"cannot link the probe from {tree.root}: "
+                f"{explain_failure(proc.stdout + proc.stderr, recipe, tree)} (log: {kept})"
+            )
         listing = "\n".join(sources.sources + [PROBE_SOURCE]) + "\n"
         (work / "sources.txt").write_text(listing, encoding="utf-8")
         try:
@@ -312,8 +338,9 @@ def build_probe(
         except OSError:  # another process finished the same build first
             if not binary.is_file():
                 raise
-        return ProbeBuild(binary, key, tree, units, len(todo), False, time.monotonic() - start,
-                          toolchain.description)
+        return ProbeBuild(
+            binary, key, tree, units, len(todo), False, time.monotonic() - start, toolchain.description
+        )
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

@@ -33,21 +33,39 @@ Result = Union[DelegationPlan, ProbeFailure]
 
 def _git_commit(root: Path) -> Optional[str]:
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
-                         text=True, timeout=20).stdout.strip() if out.returncode == 0 else ""
+    top = (
+        subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout.strip()
+        if out.returncode == 0
+        else ""
+    )
     if out.returncode == 0 and top and Path(top).resolve() == root.resolve():
         return out.stdout.strip()
     return None
 
 
 class RealDelegate:
-    def __init__(self, source_dir: Union[str, Path], delegate: str = "stock", *,
-                 cache_dir: Optional[Path] = None, jobs: Optional[int] = None,
-                 progress: Optional[Callable[[str], None]] = None):
+    def __init__(
+        self,
+        source_dir: Union[str, Path],
+        delegate: str = "stock",
+        *,
+        cache_dir: Optional[Path] = None,
+        jobs: Optional[int] = None,
+        progress: Optional[Callable[[str], None]] = None,
+    ):
         if delegate not in DELEGATES:
             raise UsageError(f"delegate {delegate!r}: expected one of {', '.join(DELEGATES)}")
         self.tree = find_lite_tree(source_dir)
@@ -67,20 +85,31 @@ class RealDelegate:
             version = layout.shown_version if layout else detect(self.tree.root, None).shown_version
         except UsageError:
             version = None  # a TFLite-only tree: no version file
-        source: Dict[str, Any] = {"tree": str(self.tree.root), "layout": self.tree.kind, "version": version,
-                                  "commit": _git_commit(self.tree.root), "delegate": self.delegate}
+        source: Dict[str, Any] = {
+            "tree": str(self.tree.root),
+            "layout": self.tree.kind,
+            "version": version,
+            "commit": _git_commit(self.tree.root),
+            "delegate": self.delegate,
+        }
         if self.delegate == "stock":
-            built = build_probe(self.tree.root, cache_dir=self.cache_dir, jobs=self.jobs,
-                                progress=self.progress)
+            built = build_probe(
+                self.tree.root, cache_dir=self.cache_dir, jobs=self.jobs, progress=self.progress
+            )
         else:
             scratch = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-patched-"))
             try:
                 sources = collect_sources(self.tree)
-                copy = patch_copy(self.tree, sources, scratch / "tree",
-                                  log=(lambda m: self.progress(f"patch: {m}")) if self.progress else None)
+                copy = patch_copy(
+                    self.tree,
+                    sources,
+                    scratch / "tree",
+                    log=(lambda m: self.progress(f"patch: {m}")) if self.progress else None,
+                )
                 source["patch"] = copy.to_json()
-                built = build_probe(copy.root, cache_dir=self.cache_dir, jobs=self.jobs,
-                                    progress=self.progress)
+                built = build_probe(
+                    copy.root, cache_dir=self.cache_dir, jobs=self.jobs, progress=self.progress
+                )
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         source["build"] = {"key": built.key, "translation_units": built.sources, "toolchain": built.toolchain}

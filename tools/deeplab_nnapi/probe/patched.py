@@ -38,8 +38,12 @@ class PatchedCopy:
     states: tuple  # (patch file, state, strategy) per patch
 
     def to_json(self) -> dict:
-        return {"layout": self.layout, "version": self.version, "shape": self.shape,
-                "patches": [{"patch": p, "state": s, "strategy": st} for p, s, st in self.states]}
+        return {
+            "layout": self.layout,
+            "version": self.version,
+            "shape": self.shape,
+            "patches": [{"patch": p, "state": s, "strategy": st} for p, s, st in self.states],
+        }
 
 
 def copy_for_build(tree: ProbeTree, sources: SourceSet, dest: Path) -> None:
@@ -52,16 +56,22 @@ def copy_for_build(tree: ProbeTree, sources: SourceSet, dest: Path) -> None:
         shutil.copyfile(tree.root / rel, target)
 
 
-def patch_copy(tree: ProbeTree, sources: SourceSet, dest: Path, log: Optional[Callable[[str], None]] = None,
-               manifest_path: Optional[Path] = None) -> PatchedCopy:
+def patch_copy(
+    tree: ProbeTree,
+    sources: SourceSet,
+    dest: Path,
+    log: Optional[Callable[[str], None]] = None,
+    manifest_path: Optional[Path] = None,
+) -> PatchedCopy:
     """A patched copy of the build's files at ``dest``. Raises CheckFailed when our patches do not apply."""
     copy_for_build(tree, sources, dest)
     manifest = load_manifest(manifest_path)
     report = run_jobs(manifest, [TreeJob("tensorflow", dest, parse_request("2.x"))], RunOptions(log=log))
     treport = report.trees[0]
     if not report.ok:
-        raise CheckFailed(f"{tree.root}: our delegate patch does not apply: "
-                          f"{report.first_error() or 'conflict'}")
+        raise CheckFailed(
+            f"{tree.root}: our delegate patch does not apply: {report.first_error() or 'conflict'}"
+        )
     states = tuple((p.name, p.state, p.strategy) for p in treport.patches)
     if not states:
         raise UsageError(f"{tree.root}: no patch of the manifest is meant for this tree")

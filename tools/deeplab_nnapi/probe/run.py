@@ -59,8 +59,9 @@ def _failure_case(model: str, api: int, status: str, message: str) -> Dict[str, 
     return {"model": model, "android_api": api, "status": status, "messages": [message]}
 
 
-def _run_once(binary: Path, cases: Sequence[Tuple[str, int]], settings: ProbeSettings
-              ) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+def _run_once(
+    binary: Path, cases: Sequence[Tuple[str, int]], settings: ProbeSettings
+) -> Tuple[List[Dict[str, Any]], Optional[str]]:
     """Run cases that share one model list and API list. Returns the answers read and, if the process did
     not finish normally, why."""
     models = list(dict.fromkeys(m for m, _ in cases))
@@ -96,35 +97,47 @@ def _run_once(binary: Path, cases: Sequence[Tuple[str, int]], settings: ProbeSet
     return answers, err.splitlines()[-1] if err else f"the probe exited with status {code}"
 
 
-def run_binary(binary: Path, models: Sequence[Path], apis: Sequence[int], settings: ProbeSettings,
-               chunk: int = CHUNK) -> List[Dict[str, Any]]:
+def run_binary(
+    binary: Path, models: Sequence[Path], apis: Sequence[int], settings: ProbeSettings, chunk: int = CHUNK
+) -> List[Dict[str, Any]]:
     """One answer per (model, api), models outer, in order. Never raises for what a model does to the
-    probe: such a case has ``status`` "crash" or "timeout"."""
-    all_cases = [(str(m), a) for m in models for a in apis]
+    probe: such a case has ``status`` "crash" or "timeout", and the run goes on after it."""
+    apis = list(apis)
     per = max(1, chunk // max(1, len(apis)))
     results: List[Dict[str, Any]] = []
     for start in range(0, len(models), per):
-        cases = [(str(m), a) for m in models[start:start + per] for a in apis]
+        results.extend(_run_models([str(m) for m in models[start : start + per]], apis, settings, binary))
+    assert len(results) == len(models) * len(apis)
+    return results
+
+
+def _run_models(
+    models: List[str], apis: List[int], settings: ProbeSettings, binary: Path
+) -> List[Dict[str, Any]]:
+    out: List[Dict[str, Any]] = []
+    while models:
+        cases = [(m, a) for m in models for a in apis]
         answers, problem = _run_once(binary, cases, settings)
+        out.extend(answers)
         if problem is None:
-            results.extend(answers)
-            continue
-        # Keep what came out, mark the case that broke it, then go on one case per process.
-        results.extend(answers)
-        rest = cases[len(answers):]
-        if not rest:
-            continue
+            return out
+        # The case after the last answer broke the probe: mark it, finish that model's other levels one
+        # process each, then go on with the models after it in one process again.
+        broken = len(answers)
+        model = cases[broken][0]
         status = "timeout" if problem.startswith("no answer") else "crash"
-        results.append(_failure_case(rest[0][0], rest[0][1], status, problem))
-        for m, a in rest[1:]:
+        out.append(_failure_case(model, cases[broken][1], status, problem))
+        for m, a in cases[broken + 1 :]:
+            if m != model:
+                break
             one, why = _run_once(binary, [(m, a)], settings)
             if why is None and len(one) == 1:
-                results.append(one[0])
+                out.append(one[0])
             else:
                 kind = "timeout" if why and why.startswith("no answer") else "crash"
-                results.append(_failure_case(m, a, kind, why or "no answer"))
-    assert len(results) == len(all_cases)
-    return results
+                out.append(_failure_case(m, a, kind, why or "no answer"))
+        models = models[models.index(model) + 1 :]
+    return out
 
 
 @dataclass
@@ -149,13 +162,22 @@ class ProbeFailure:
         return useful[-1] if useful else self.status
 
     def to_json(self) -> Dict[str, Any]:
-        return {"model": self.model, "engine": self.engine, "status": self.status,
-                "single_partition": False, "message": self.message, "messages": list(self.messages),
-                "options": {"android_api": self.options.android_api, "delegate": self.options.delegate,
-                            "accelerator": self.options.accelerator,
-                            "disallow_nnapi_cpu": self.options.disallow_nnapi_cpu,
-                            "max_partitions": self.options.max_partitions},
-                "source": self.source}
+        return {
+            "model": self.model,
+            "engine": self.engine,
+            "status": self.status,
+            "single_partition": False,
+            "message": self.message,
+            "messages": list(self.messages),
+            "options": {
+                "android_api": self.options.android_api,
+                "delegate": self.options.delegate,
+                "accelerator": self.options.accelerator,
+                "disallow_nnapi_cpu": self.options.disallow_nnapi_cpu,
+                "max_partitions": self.options.max_partitions,
+            },
+            "source": self.source,
+        }
 
 
 def _name(model: TFLiteModel, outputs: Sequence[int]) -> str:
@@ -180,8 +202,12 @@ def _attribute_by_order(model: TFLiteModel, refused: List[Dict[str, Any]], deleg
     return out
 
 
-def to_result(case: Dict[str, Any], model: TFLiteModel, options: DelegateOptions,
-              source: Optional[Dict[str, Any]] = None):
+def to_result(
+    case: Dict[str, Any],
+    model: TFLiteModel,
+    options: DelegateOptions,
+    source: Optional[Dict[str, Any]] = None,
+):
     """A DelegationPlan (engine "probe") from one answer of the probe, or a ProbeFailure."""
     status = case.get("status")
     if status != "ok":
@@ -204,18 +230,23 @@ def to_result(case: Dict[str, Any], model: TFLiteModel, options: DelegateOptions
         by_op.setdefault(r.op, []).append(r.reason)
         types[r.op] = r.op_type
     refused = [Refusal(op, types[op], "; ".join(reasons)) for op, reasons in sorted(by_op.items())]
-    plan = DelegationPlan(nodes, refused, model.source, len(model.operators), options,
-                          (source or {}).get("version") or "", None)
+    plan = DelegationPlan(
+        nodes, refused, model.source, len(model.operators), options, (source or {}).get("version") or "", None
+    )
     plan.engine = "probe"
     plan.source = source
     plan.messages = [m for m in case.get("messages", []) if m]
     refused_ops = {r.op for r in refused}
-    plan.not_delegated = [i for i in range(len(model.operators))
-                          if i not in delegated and i not in refused_ops]
+    plan.not_delegated = [
+        i for i in range(len(model.operators)) if i not in delegated and i not in refused_ops
+    ]
     if plan.not_delegated and delegated:
-        plan.notes.append(f"ops {format_ranges(plan.not_delegated)} are not refused but run on CPU "
-                          "(max_number_delegated_partitions, or no accelerator for them)")
+        plan.notes.append(
+            f"ops {format_ranges(plan.not_delegated)} are not refused but run on CPU "
+            "(max_number_delegated_partitions, or no accelerator for them)"
+        )
     if not case.get("hook", True):
-        plan.notes.append("this tree's delegate has no vendor-plugin hook: refusals are matched to ops by "
-                          "order")
+        plan.notes.append(
+            "this tree's delegate has no vendor-plugin hook: refusals are matched to ops by order"
+        )
     return plan

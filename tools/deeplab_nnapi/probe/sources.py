@@ -66,7 +66,6 @@ class Recipe:
                 return p
         return None
 
-
     def fix_schema(self, text: str) -> str:
         """A .fbs text with the annotations flatc cannot parse removed (``schema_fixup``)."""
         for pattern, replace in self.schema_fixups:
@@ -124,8 +123,10 @@ def find_lite_tree(root: Union[str, Path], recipe: Optional[Recipe] = None) -> P
         if (root / lite / "delegates/nnapi/nnapi_delegate.cc").is_file():
             return ProbeTree(root.resolve(), lite)
     looked = " and ".join(f"{lite}/delegates/nnapi/nnapi_delegate.cc" for lite in recipe.lite_roots)
-    raise UsageError(f"{root}: no NNAPI delegate here (looked for {looked}); is this the top of a "
-                     "TensorFlow or LiteRT tree?")
+    raise UsageError(
+        f"{root}: no NNAPI delegate here (looked for {looked}); is this the top of a "
+        "TensorFlow or LiteRT tree?"
+    )
 
 
 def _pick(tree: ProbeTree, alternatives: Alternatives, required: bool = True) -> Optional[str]:
@@ -135,8 +136,9 @@ def _pick(tree: ProbeTree, alternatives: Alternatives, required: bool = True) ->
         if (tree.root / path).is_file():
             return path
     if required and isinstance(alternatives, str):
-        raise UsageError(f"{tree.root}: {tree.lite}/{alternatives} is missing; the probe cannot be built "
-                         "from this tree")
+        raise UsageError(
+            f"{tree.root}: {tree.lite}/{alternatives} is missing; the probe cannot be built from this tree"
+        )
     return None
 
 
@@ -194,14 +196,13 @@ def collect_sources(tree: ProbeTree, recipe: Optional[Recipe] = None) -> SourceS
             else:
                 external.add(inc)
         result.includes[rel] = found
-        for inc in found:
-            todo.append(inc)
-            stem, dot, ext = inc.rpartition(".")
-            if dot and ext in ("h", "hpp"):
-                for src_ext in ("cc", "c"):
-                    src = f"{stem}.{src_ext}"
-                    if src not in excluded and (root / src).is_file():
-                        todo.append(src)
+        todo.extend(found)
+        stem, dot, ext = rel.rpartition(".")
+        if dot and ext in ("h", "hpp"):  # a header reached: the source beside it is compiled
+            for src_ext in ("cc", "c"):
+                src = f"{stem}.{src_ext}"
+                if src not in excluded and (root / src).is_file():
+                    todo.append(src)
     result.sources = sorted(f for f in seen if f.endswith((".cc", ".c")) and f not in excluded)
     result.headers = sorted(f for f in seen if not f.endswith((".cc", ".c")))
     for h in result.headers:

