@@ -51,6 +51,9 @@ def _never(reason: str) -> Callable[[], Optional[str]]:
     return lambda: reason
 
 
+#: block id -> "ran" or why it was skipped; filled by test_docs_blocks.py, counted at the end (conftest.py)
+OUTCOMES: Dict[str, str] = {}
+
 #: need -> check: None when the need is met here, else why not (the skip reason).
 NEEDS: Dict[str, Callable[[], Optional[str]]] = {
     "network": _never("downloads from the internet (PyPI, GitHub, download.tensorflow.org)"),

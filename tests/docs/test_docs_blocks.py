@@ -8,9 +8,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import OUTCOMES
-from docblocks import MarkerError, runnable_text, shell_blocks
-from sandbox import Sandbox
+from docblocks import OUTCOMES, MarkerError, runnable_text, shell_blocks
+from docsandbox import Sandbox
 
 try:
     BLOCKS = shell_blocks()

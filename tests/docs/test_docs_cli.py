@@ -15,7 +15,7 @@ import deeplab_nnapi
 import pytest
 from deeplab_nnapi.cli import COMMANDS
 from docblocks import REPO_ROOT
-from sandbox import console_scripts
+from docsandbox import console_scripts
 
 try:
     import tomllib

@@ -13,7 +13,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import pytest
 from docblocks import REPO_ROOT, SHELL_LANGS, Block, blocks_of, doc_files, extras_named, pip_lines
-from sandbox import console_scripts
+from docsandbox import console_scripts
 
 try:
     import tomllib
