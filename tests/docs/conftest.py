@@ -13,10 +13,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from docblocks import OUTCOMES  # noqa: E402
 from docsandbox import google_bytes, make_shims  # noqa: E402
-
-#: block id -> "ran" | skip reason, filled by test_docs_blocks.py
-OUTCOMES: dict = {}
 
 
 @pytest.fixture(scope="session")
