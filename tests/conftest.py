@@ -21,7 +21,15 @@ from reference_support import MODELS_DIR, PASCAL_513_OS8, REFERENCE_MODELS, SEED
 _OURS = ("DEEPLAB_NNAPI_NATIVE_LOGS", "DEEPLAB_EXPORT_PYTHON", "DOCKER_HOST")
 
 
+#: pip's cache of the user running the tests, found before $HOME is replaced (the wheel test installs with it,
+#: so that a second run downloads nothing; what pip caches is keyed by content: it cannot change a result).
+USER_PIP_CACHE: List[str] = []
+
+
 def pytest_configure(config):
+    cache = os.environ.get("PIP_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "pip")
+    USER_PIP_CACHE[:] = [cache]
     home = tempfile.mkdtemp(prefix="deeplab-nnapi-test-home-")
     os.environ.update({
         "HOME": home,
@@ -51,6 +59,11 @@ def _missing(message: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI is set: ../shared/reference must be beside the clone)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def user_pip_cache() -> str:
+    return USER_PIP_CACHE[0]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Root of the source checkout (``tools/deeplab_nnapi/../..``).
 REPO_ROOT = Path(__file__).resolve().parents[2]

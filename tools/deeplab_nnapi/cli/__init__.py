@@ -1,4 +1,5 @@
-"""Command-line front ends. Shared plumbing: one-line errors, exit codes, --json output."""
+"""Command-line front ends. Shared plumbing: one-line errors, exit codes, --json output, --version, and the
+table of commands (:data:`COMMANDS`, what ``python -m deeplab_nnapi`` lists)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,34 @@ import json
 import sys
 from typing import Any, Callable, Optional, Sequence
 
+from deeplab_nnapi import __version__
 from deeplab_nnapi.errors import EXIT_USAGE, ToolError
+
+#: Every command: (console script or None, module under deeplab_nnapi.cli, one line). pyproject.toml's
+#: [project.scripts] lists the same scripts (tests/docs/test_docs_cli.py checks it); every module also has a
+#: wrapper, tools/<module>.py, for running from a clone.
+COMMANDS = (
+    ("deeplab-apply-patches", "apply_patches",
+     "apply, check or reverse the patch set on TF/LiteRT/models trees"),
+    ("deeplab-check-delegation", "check_delegation",
+     "predict a .tflite's NNAPI partitions; read a phone's profile"),
+    ("deeplab-fix-model", "fix_model",
+     "rewrite a .tflite so that the stock delegate takes it as one partition"),
+    ("deeplab-export-models", "export_models",
+     "export the DeepLab variants as verified one-partition models"),
+    ("deeplab-draw-pictures", "draw_pictures", "segmentation overlays, partition diagrams, an HTML report"),
+    ("deeplab-build-image", "build_image", "build docker/Dockerfile through a Docker-compatible engine"),
+    (None, "generate_model_patches", "(maintainers) regenerate patches/models/ from its rule"),
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error (exit 2) instead of usage + error."""
+    """argparse with a one-line error (exit 2) instead of usage + error, and ``--version``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action="version", version=f"%(prog)s (deeplab-nnapi) {__version__}",
+                          help="print the version and exit")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")

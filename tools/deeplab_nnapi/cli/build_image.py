@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from deeplab_nnapi import REPO_ROOT
 from deeplab_nnapi.container.engine import (
     ARTIFACT_PATHS,
     DEFAULT_DOCKERFILE,
@@ -23,6 +22,7 @@ from deeplab_nnapi.container.engine import (
     parse_build_args,
 )
 from deeplab_nnapi.errors import UsageError
+from deeplab_nnapi.resources import checkout_root
 
 from . import ArgumentParser, emit_json, run
 
@@ -52,7 +52,8 @@ def make_parser() -> ArgumentParser:
     p.add_argument("--output", type=Path, metavar="DIR", help="copy the artifacts out of the image into DIR")
     p.add_argument("--tag", help="name for the built image (default: deeplab-nnapi:<target>)")
     p.add_argument("--engine-url", help="engine API URL (unix:///..., tcp://host:port); default DOCKER_HOST")
-    p.add_argument("--context", type=Path, default=REPO_ROOT, help="build context (default: the repository)")
+    p.add_argument("--context", type=Path, default=checkout_root() or Path.cwd(),
+                   help="build context (default: the clone this tool runs from, else the current directory)")
     p.add_argument("--dockerfile", default=DEFAULT_DOCKERFILE,
                    help="Dockerfile path inside the context (default: %(default)s)")
     p.add_argument("--pull", action="store_true", help="ask the engine to pull newer base images")

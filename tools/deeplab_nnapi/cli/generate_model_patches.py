@@ -9,11 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from deeplab_nnapi import REPO_ROOT
 from deeplab_nnapi.errors import EXIT_FAIL, UsageError
 from deeplab_nnapi.patching.generate import FINAL_UPSTREAM, generate
 from deeplab_nnapi.patching.patchset import write_patch_set
 from deeplab_nnapi.patching.rulefile import load_rule
+from deeplab_nnapi.resources import patches_dir
 
 from . import ArgumentParser, emit_json, run
 
@@ -61,16 +61,16 @@ def build_parser() -> ArgumentParser:
     ap.add_argument(
         "--rule",
         type=Path,
-        default=REPO_ROOT / "patches" / "models" / "rule.toml",
+        default=patches_dir() / "models" / "rule.toml",
         metavar="FILE",
-        help="the rule file (default: patches/models/rule.toml)",
+        help="the rule file (default: models/rule.toml of --patches-dir's default)",
     )
     ap.add_argument(
         "--patches-dir",
         type=Path,
-        default=REPO_ROOT / "patches",
+        default=patches_dir(),
         metavar="DIR",
-        help="where patches/ is (default: the checkout's)",
+        help="the patch set (default: the tools' own: $DEEPLAB_NNAPI_PATCHES, else the checkout's patches/)",
     )
     ap.add_argument(
         "--check",

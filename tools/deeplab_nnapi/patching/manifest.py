@@ -39,13 +39,13 @@ Selection (rules per target in :data:`SELECTION`):
   model.py, export_model.py), and every variant at that position is an alternative: one patch per
   upstream text of that file (see :mod:`.generate`).
 
-Where the manifest is: ``--manifest FILE``, else ``$DEEPLAB_NNAPI_PATCHES/manifest.toml``, else
-``<repo>/patches/manifest.toml``.
+Where the manifest is: ``--manifest FILE``, else ``$DEEPLAB_NNAPI_PATCHES/manifest.toml``, else the patch set
+an installed package carries (``deeplab_nnapi/patches/manifest.toml``), else ``<repo>/patches/manifest.toml``
+of the clone (:func:`deeplab_nnapi.resources.patches_dir`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -55,9 +55,9 @@ from typing import Dict, List, Optional, Sequence
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from deeplab_nnapi import REPO_ROOT
 from deeplab_nnapi.errors import UsageError
 from deeplab_nnapi.fileio import sha256_bytes
+from deeplab_nnapi.resources import ENV_PATCHES, MANIFEST_NAME, patches_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,8 +72,6 @@ SELECTION = {"tensorflow": "by-order", "models": "by-order"}
 #: targets whose unselected same-order variants are tried when the selected ones do not fit.
 FALLBACK_TARGETS = ("tensorflow",)
 LAYOUTS = ("tensorflow", "litert")
-ENV_PATCHES = "DEEPLAB_NNAPI_PATCHES"
-MANIFEST_NAME = "manifest.toml"
 
 #: key -> (python types accepted, required)
 _FIELDS: Dict[str, tuple] = {
@@ -239,10 +237,7 @@ class Manifest:
 
 
 def default_manifest_path() -> Path:
-    env = os.environ.get(ENV_PATCHES)
-    if env:
-        return Path(env) / MANIFEST_NAME
-    return REPO_ROOT / "patches" / MANIFEST_NAME
+    return patches_dir() / MANIFEST_NAME
 
 
 def _entry_error(path: Path, i: int, entry: dict, msg: str) -> UsageError:
