@@ -142,18 +142,22 @@ def test_conv_rules():
     assert "NNAPI supports dilated Conv2D since NNAPI 1.2." in reasons(conv, 28)
     no_bias = one_op("CONV_2D", ts, [0, 1], [3], {"dilation_wfactor": 1, "dilation_hfactor": 1})
     assert reasons(no_bias) == ["Conv2D with omitted bias not supported"]
-    assert reasons(one_op("CONV_2D", ts, [0, 1, 2], [3], {}, version=4)) == ["OP Version higher than 3"]
+    # ExpectMaxOpVersion(version, 5) (TF 2.9.2 and LiteRT, read by the differential test)
+    assert reasons(one_op("CONV_2D", ts, [0, 1, 2], [3], {}, version=5)) == []
+    assert reasons(one_op("CONV_2D", ts, [0, 1, 2], [3], {}, version=6)) == ["OP Version higher than 5"]
 
 
-def test_mean_needs_same_quantization():
+def test_mean_rules_follow_the_real_delegate():
+    """No same-quantization check (neither TF 2.9.2 nor LiteRT has one: the differential test found the old
+    rule refusing what the delegate takes); inputs of rank > 4 are refused by newer delegates only."""
     ts = [t(0), t(1, "INT32", (2,), const=True), t(2, shape=(1, 1, 1, 4), scale=0.25)]
     m = one_op("MEAN", ts, [0, 1], [2], {"keep_dims": True})
-    assert reasons(m) == ["NNAPI requires that the input and output have the same quantization parameters."]
-    assert reasons(m, 27) == [
-        "Android sdk version less than 28",
-        "Expected Float32 input",
-        "NNAPI requires that the input and output have the same quantization parameters.",
-    ]
+    assert reasons(m) == []
+    assert reasons(m, 27) == ["Android sdk version less than 28", "Expected Float32 input"]
+    rank5 = [t(0, shape=(1, 2, 4, 4, 4)), t(1, "INT32", (2,), const=True), t(2, shape=(1, 2, 1, 1, 4))]
+    m5 = one_op("MEAN", rank5, [0, 1], [2], {"keep_dims": True})
+    assert reasons(m5) == ["NNAPI does not support mean of a tensor with rank > 4"]
+    assert reasons(m5, tf="2.9") == []
 
 
 def test_transpose_conv_needs_constant_shape_and_filter():
@@ -176,3 +180,35 @@ def test_plan_options_are_validated():
         plan_model(m, DelegateOptions(android_api=26))
     with pytest.raises(UsageError):
         plan_model(m, DelegateOptions(delegate="mine"))
+
+
+def test_feature_level_6_ops_need_targeted_devices_on_api_33():
+    """DoPrepare validates against the devices' feature level only when it targets devices (an accelerator
+    named, or the CPU disallowed); else against the API level: PACK of uint8 needs feature level 6."""
+    from deeplab_nnapi.nnapi.delegation import DelegateOptions, plan_model
+
+    ts = [t(0, shape=(1, 4, 4, 4)), t(1, shape=(1, 4, 4, 4)), t(2, shape=(2, 1, 4, 4, 4))]
+    pack = one_op("PACK", ts, [0, 1], [2], {"values_count": 2, "axis": 0})
+    assert RULES.runtime_feature_level(33) == 1000006 and RULES.runtime_feature_level(32) == 31
+    named = plan_model(pack, DelegateOptions(android_api=33, accelerator="npu"))
+    plain = plan_model(pack, DelegateOptions(android_api=33))
+    assert named.single_partition and not named.refused
+    assert [r.reason for r in plain.refused] == ["Input type not in expected list kTfLiteFloat32, kTfLiteInt8"]
+    nocpu = plan_model(pack, DelegateOptions(android_api=33, disallow_nnapi_cpu=True))
+    assert nocpu.single_partition
+    # Below API 29 no device is targeted: the API level decides.
+    assert plan_model(pack, DelegateOptions(android_api=28, accelerator="npu")).refused
+
+
+def test_a_conv_whose_bias_is_tensor_minus_one_crashes_the_delegate():
+    from deeplab_nnapi.nnapi.delegation import DelegateOptions, plan_model
+
+    ts = [t(0), t(1, shape=(4, 1, 1, 4), const=True), t(2)]
+    conv = one_op("CONV_2D", ts, [0, 1, -1], [2], {"dilation_wfactor": 1, "dilation_hfactor": 1})
+    plan = plan_model(conv, DelegateOptions(android_api=29))
+    assert plan.status == "crash" and not plan.single_partition
+    assert "crashes" in plan.notes[-1] and plan.to_json()["status"] == "crash"
+    # Only delegated ops are mapped: no crash when the op is refused (int8 input before API 29).
+    int8 = [t(0, "INT8"), t(1, "INT8", shape=(4, 1, 1, 4), const=True), t(2, "INT8")]
+    refused = plan_model(one_op("CONV_2D", int8, [0, 1, -1], [2], {}), DelegateOptions(android_api=28))
+    assert refused.status == "ok" and refused.refused

@@ -184,6 +184,8 @@ def format_plan(plan: DelegationPlan) -> List[str]:
         lines.append(f"  note: {note}")
     d = len(plan.delegate_nodes)
     verdict = "single NNAPI partition" if plan.single_partition else "NOT a single NNAPI partition"
+    if plan.status == "crash":
+        verdict = "the delegate crashes on this model (see the note): no plan"
     lines.append(f"  result: {_nodes(len(plan.nodes))} ({d} delegate, {len(plan.nodes) - d} CPU): {verdict}")
     return lines
 
