@@ -193,7 +193,8 @@ def test_feature_level_6_ops_need_targeted_devices_on_api_33():
     named = plan_model(pack, DelegateOptions(android_api=33, accelerator="npu"))
     plain = plan_model(pack, DelegateOptions(android_api=33))
     assert named.single_partition and not named.refused
-    assert [r.reason for r in plain.refused] == ["Input type not in expected list kTfLiteFloat32, kTfLiteInt8"]
+    expected = "Input type not in expected list kTfLiteFloat32, kTfLiteInt8"
+    assert [r.reason for r in plain.refused] == [expected]
     nocpu = plan_model(pack, DelegateOptions(android_api=33, disallow_nnapi_cpu=True))
     assert nocpu.single_partition
     # Below API 29 no device is targeted: the API level decides.
