@@ -283,6 +283,7 @@ def _body(argv: Optional[Sequence[str]]) -> int:
             if args.agreement or any(v.quantization == "calibrated" for v in chosen):
                 _check_photos(args)
             rep = ex.Reporter(len(chosen), enabled=not args.quiet)
+            _warn_dummy(chosen, args)
             provider = ex.weights_from_provider(args.models_dir, source, agreement=args.agreement,
                                                 images=args.images, progress=not args.quiet, stage=rep.stage)
             outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
@@ -313,6 +314,7 @@ def _body(argv: Optional[Sequence[str]]) -> int:
             provider = ex.tf2_graph_provider(args.models_dir, ckdir, weights=weights, seed=args.seed or 0,
                                              allow_unpinned=args.allow_unpinned, progress=not args.quiet,
                                              stage=rep.stage)
+        _warn_dummy(chosen, args)
         outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
                           versions=versions, reporter=rep)
         took = time.monotonic() - started
@@ -381,10 +383,15 @@ def _quantization(chosen: List, args, source) -> List:
             raise UsageError(f"--quantization qat: variant {v.name} has a float checkpoint (no ranges); "
                              "use calibrated or dummy")
         out.append(v.with_quantization(mode))
-    if any(v.quantization == "dummy" for v in out) and not args.quiet:
-        lo, hi = out[0].converter.default_ranges
-        print(f"{PROG}: warning: {DUMMY_WARNING.format(lo=lo, hi=hi)}", file=sys.stderr)
     return out
+
+
+def _warn_dummy(chosen: List, args) -> None:
+    """Say what dummy quantization does (on stderr, before the work starts)."""
+    dummy = [v for v in chosen if v.quantization == "dummy"]
+    if dummy and not args.quiet:
+        lo, hi = dummy[0].converter.default_ranges
+        print(f"{PROG}: warning: {DUMMY_WARNING.format(lo=lo, hi=hi)}", file=sys.stderr)
 
 
 def _check_photos(args) -> None:

@@ -93,9 +93,6 @@ def reference_for(variant_name: str, models_dir: Path) -> Optional[Path]:
 # tensor by tensor: the fidelity of an export that took its values from a published model
 
 TENSOR_KINDS = ("input", "weights", "bias", "activation", "constant", "output")
-_OPTION_KEYS = ("fused_activation_function", "padding", "stride_h", "stride_w", "dilation_h_factor",
-                "dilation_w_factor", "depth_multiplier", "filter_height", "filter_width", "align_corners",
-                "half_pixel_centers", "output_type", "axis")
 
 
 @dataclass
@@ -268,7 +265,7 @@ def tensor_fidelity(model: Union[bytes, str, Path], reference: Union[bytes, str,
         if role not in rb:
             continue
         oa, ob = a.operators[ra[role]], b.operators[rb[role]]
-        for key in _OPTION_KEYS:
+        for key in sorted(set(oa.options) | set(ob.options)):
             va, vb = oa.options.get(key), ob.options.get(key)
             if va != vb and not (key == "depth_multiplier" and {va, vb} <= {0, 1}):
                 f.option_differences.append(f"{role}: {key} {va}, reference {vb}")
