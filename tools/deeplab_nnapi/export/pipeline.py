@@ -66,7 +66,7 @@ class Outcome:
             d["file"] = str(self.path)
             for k in ("sha256", "size", "quantization", "delegation"):
                 d[k] = self.entry.get(k)
-            for k in ("fidelity", "agreement"):
+            for k in ("fidelity", "agreement", "rewrites"):
                 if k in self.entry:
                     d[k] = self.entry[k]
         else:
@@ -321,6 +321,14 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
             rep.stage("verifying (patched delegate, API 29; ai-edge-litert run)")
         v = verify_model(model, variant.num_classes, variant.crop,
                          mean=variant.converter.mean, std=variant.converter.std)
+        rewrites: List[Dict[str, object]] = []
+        if not v.single_partition and v.refusals and all(POOL_REFUSAL in r for r in v.refusals):
+            if rep:
+                rep.stage("image pooling window over the patched delegate's 65x65: AVERAGE_POOL_2D -> MEAN")
+            model, rewrites = fit_large_pools(model)
+            if rewrites:
+                v = verify_model(model, variant.num_classes, variant.crop,
+                                 mean=variant.converter.mean, std=variant.converter.std)
         o.entry["refusals"] = v.refusals
         if v.problems:
             raise ExportFailed("; ".join(v.problems))
@@ -352,6 +360,7 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
             "converter": variant.converter.to_json(),
             "source": {**source, "graph_sha256": sha256_bytes(graph),
                        **({"source_form": form} if form else {})},
+            **({"rewrites": rewrites} if rewrites else {}),
             **evaluation,
             "export_flags": list(variant.export_flags),
             "labels_on_test_image": v.labels_seen,
@@ -375,6 +384,24 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         if own_tmp is not None:
             own_tmp.cleanup()
     return o
+
+
+#: The patched delegate's refusal of an image-pooling window over 65 x 65 (a crop over 513 at stride 8, or
+#: over 1025 at stride 16; data/nnapi_rules.toml).
+POOL_REFUSAL = "Large filter window would overflow"
+
+
+def fit_large_pools(model: bytes) -> tuple[bytes, List[Dict[str, object]]]:
+    """A model whose only refusals are AVERAGE_POOL_2D windows over the patched delegate's limit, with
+    those pools rewritten as fix_model does (a whole-map pool -> MEAN over H and W; see
+    :mod:`deeplab_nnapi.fixer.pool`); the rewrites as JSON. Unchanged (and no rewrites) when the rewrite
+    would not give one partition."""
+    from deeplab_nnapi.fixer.engine import FixOptions, fix_bytes
+
+    result = fix_bytes(model, FixOptions(android_api=29, delegate="patched"), source="exported model")
+    if not result.rewrites or not result.after.single_partition:
+        return model, []
+    return result.data, [r.to_json() for r in result.rewrites]
 
 
 def _write_model_and_manifest(out_dir: Path, target: Path, model: bytes, name: str, entry: dict,
