@@ -64,7 +64,7 @@ def export(models_dir: Path, out: Path, *argv: str) -> dict:
 
 def fidelity_row(label: str, v: dict) -> str:
     if not v.get("ok"):
-        return f"{label:44} FAILED: {v.get('error')}"
+        return f"{label:56} FAILED: {v.get('error')}"
     f, a = v.get("fidelity", {}), v.get("agreement", {})
     k = f.get("by_kind", {})
 
@@ -73,7 +73,7 @@ def fidelity_row(label: str, v: dict) -> str:
         return f"{s.get('differing_values', '?')}/{s.get('values', '?')}"
 
     qdiff = sum(s.get("quantization_differs", 0) for s in k.values())
-    return (f"{label:44} {'yes' if f.get('same_op_sequence') else 'no':>4} "
+    return (f"{label:56} {'yes' if f.get('same_op_sequence') else 'no':>4} "
             f"{'yes' if qdiff == 0 else f'no ({qdiff})':>7} {diff('weights'):>17} {diff('bias'):>11} "
             f"{'yes' if f.get('identical') else 'no':>9} "
             f"{a.get('source_model', {}).get('agreement_percent', '-'):>8} "
@@ -117,7 +117,7 @@ def main() -> int:
     results: dict = {"fidelity": {}, "new_sizes": {}}
     with tempfile.TemporaryDirectory(prefix="bench-weights-from-") as tmp:
         out = args.out or Path(tmp)
-        print(f"{'model (export mode)':44} {'seq':>4} {'quant=':>7} {'weights diff/all':>17} "
+        print(f"{'model (export mode)':56} {'seq':>4} {'quant=':>7} {'weights diff/all':>17} "
               f"{'bias diff':>11} {'identical':>9} {'labels%':>8} {'float%':>8} {'s':>7}")
         for ref in chosen:
             modes = [("qat", [])] if "_dummy_" not in ref.name else [("dummy", ["--quantization", "dummy"]),

@@ -78,8 +78,8 @@ def _parser() -> ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     p.add_argument("--calibration-images", type=Path, metavar="DIR",
-                   help="quantize float checkpoints with ranges measured on these images (PNG/JPEG/.npy) "
-                        "instead of dummy ranges")
+                   help="calibrate (variants from float checkpoints, --quantization calibrated) on these "
+                        "images (PNG/JPEG/.npy) instead of the sample photos")
     pics = p.add_argument_group("pictures")
     pics.add_argument("--overlays", action="store_true",
                       help="also write OUT/pictures/: per model its partition diagram (stock beside patched "
@@ -95,7 +95,7 @@ def _parser() -> ArgumentParser:
     up.add_argument("--variant-table", type=Path, metavar="FILE", help="another variant table (TOML)")
     up.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
                     help="checkpoint download cache (default: $XDG_CACHE_HOME/deeplab-nnapi/checkpoints)")
-    up.add_argument("--weights", choices=WEIGHTS_MODES,
+    up.add_argument("--weights", choices=[m for m in WEIGHTS_MODES if m != "tflite"],
                     help="checkpoint (default): the variant's checkpoint; random: seeded random weights, no "
                          "download (proves a variant's delegation; QAT ranges measured on synthetic images)")
     up.add_argument("--seed", type=int, metavar="N", help="seed of --weights random (default 0)")

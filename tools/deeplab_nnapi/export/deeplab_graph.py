@@ -4,10 +4,13 @@ What TF 1.x's ``deeplab/export_model.py`` does for the TFLite part, with the rea
 variant's export flags are parsed by the flags ``export_model.py``/``common.py`` define, the input comes from
 ``export_model._create_input_tensors()`` (resize and pad to the crop, so the MobileNetV2 input has the
 crop's static shape), the network from ``model.predict_labels()``; the graph is frozen at the prediction
-(``ArgMax``). Weights come from a checkpoint or are random (``weights="random"``: He-normal conv weights
-from a seeded NumPy generator, everything else at its initializer; no download needed). For a ``qat``
-variant the batch norms are folded and the FakeQuant ranges put in (:mod:`.qat`): from the checkpoint's
-``*_quant/{min,max}`` variables, or, with random weights, measured on synthetic images.
+(``ArgMax``). Weights come from a checkpoint, are random (``weights="random"``: He-normal conv weights
+from a seeded NumPy generator, everything else at its initializer; no download needed), or come from a
+quantized DeepLab model (``weights="tflite"``: a package of :mod:`.tflite_weights`, the folded weights with
+identity batch norms). For a ``qat`` variant the batch norms are folded and the FakeQuant ranges put in
+(:mod:`.qat`): from the checkpoint's ``*_quant/{min,max}`` variables, from the model's scales and zero
+points, or, with random weights, measured on synthetic images. For a ``dummy`` variant every one of those
+points gets the default range, the weights included: the published dummy-quantized form.
 
 It runs in a **child process** of the current interpreter (``python -m deeplab_nnapi.export.deeplab_graph
 REQUEST.json``), started by :func:`build_frozen_graph`, because the DeepLab code needs process-wide state

@@ -12,7 +12,12 @@ Per variant (one at a time, each independent of the others):
 4. verify it (:mod:`deeplab_nnapi.export.verify`): one NNAPI partition, right input/output, labels in range;
 5. write ``<out>/<name>.tflite`` atomically and update ``<out>/manifest.json`` (also atomically).
 
-``--from-graph`` enters at step 3 with an existing frozen graph. A failing variant leaves no file behind
+``--weights-from MODEL.tflite`` replaces the checkpoint of step 1 by a quantized DeepLab model's values
+(:func:`weights_from_provider`), brings the converted model into the model's form where that changes no
+arithmetic, and after step 4 compares it with the model tensor by tensor (at the model's size) and, on
+request, its labels with the float graph's. A pool window over the patched delegate's 65x65 (a large crop)
+is rewritten as fix_model does (:func:`fit_large_pools`). ``--from-graph`` enters at step 3 with an
+existing frozen graph. A failing variant leaves no file behind
 (an earlier, verified file of the same name stays as it was) and the next variant still runs.
 """
 
