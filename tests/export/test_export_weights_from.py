@@ -78,6 +78,12 @@ def test_published_pascal_model_comes_back_tensor_for_tensor(standin, accept_tre
     # concatenation, the order of the two independent ASPP branches
     form = " | ".join(src["source_form"])
     assert "aspp0: fused RELU -> NONE" in form and "QUANTIZE" in form and "order" in form
+    # our own export reads back as a source too (TF 2.x's tensor names: fused names joined with ';')
+    from deeplab_nnapi.export import tflite_weights as tw
+
+    ours, published = tw.read_source(out / f"{v['name']}.tflite"), tw.read_source(PASCAL_257_OS16)
+    assert {k: q for k, (_, q) in ours.ranges.items()} == {k: q for k, (_, q) in published.ranges.items()}
+    assert any(";" in t for t, _ in ours.ranges.values())
     # the comparison command agrees
     from deeplab_nnapi.cli.compare_models import main as compare
 

@@ -195,3 +195,18 @@ def test_implied_activations():
     assert not tw.implied_by_range("RELU6", 0.023529469966888428, 0)  # 255 * s = 6.0000148 > 6
     assert tw.implied_by_range("RELU6", 6 / 256, 0)
     assert tw.implied_by_range("NONE", 1.0, 77)
+
+
+def test_a_pool_over_the_delegates_limit_becomes_mean():
+    """What an export at a large crop gets (a whole-map pool over the patched delegate's 65x65): here the
+    stock delegate's 256 limit on the published 513 os8 model's 65x65 pool, the same rewrite."""
+    from deeplab_nnapi.export.pipeline import fit_large_pools
+    from deeplab_nnapi.export.verify import check_delegation
+
+    data = (MODELS_DIR / "deeplabv3_mnv2_pascal_513_os8_quant.tflite").read_bytes()
+    assert check_delegation(data, delegate="stock")[1] > 1
+    fixed, rewrites = fit_large_pools(data, delegate="stock")
+    assert [(r["op_type"], r["replacement"].split()[0]) for r in rewrites] == [("AVERAGE_POOL_2D", "MEAN")]
+    _, partitions, refusals = check_delegation(fixed, delegate="stock")
+    assert partitions == 1 and not refusals
+    assert fit_large_pools(data) == (data, [])  # the patched delegate takes 65x65: nothing to do

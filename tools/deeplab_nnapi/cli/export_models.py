@@ -285,7 +285,7 @@ def _body(argv: Optional[Sequence[str]]) -> int:
             rep = ex.Reporter(len(chosen), enabled=not args.quiet)
             _warn_dummy(chosen, args)
             provider = ex.weights_from_provider(args.models_dir, source, agreement=args.agreement,
-                                                images=args.images, progress=not args.quiet, stage=rep.stage)
+                                                images=args.images, stage=rep.stage)
             outcomes = ex.run(chosen, args.out, provider, calibration_images=args.calibration_images,
                               versions=ex.tool_versions(builder=ex.TF2_BUILDER), reporter=rep)
             took = time.monotonic() - started

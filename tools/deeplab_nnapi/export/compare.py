@@ -239,9 +239,9 @@ def tensor_fidelity(model: Union[bytes, str, Path], reference: Union[bytes, str,
     model_inputs, model_outputs = set(a.inputs), set(a.outputs)
 
     def add(kind: str, where: str, ta, tb) -> None:
-        if ta.index in seen:
+        if (ta.index, tb.index) in seen:  # a pair once (one side may share a tensor the other keeps apart)
             return
-        seen.add(ta.index)
+        seen.add((ta.index, tb.index))
         d = TensorDiff(kind, where, ta.name, tb.name, ta.type, tb.type, tuple(ta.shape), tuple(tb.shape),
                        (ta.scale, ta.zero_point) if ta.scale is not None else None,
                        (tb.scale, tb.zero_point) if tb.scale is not None else None)

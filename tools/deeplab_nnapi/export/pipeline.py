@@ -396,14 +396,13 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
 POOL_REFUSAL = "Large filter window would overflow"
 
 
-def fit_large_pools(model: bytes) -> tuple[bytes, List[Dict[str, object]]]:
-    """A model whose only refusals are AVERAGE_POOL_2D windows over the patched delegate's limit, with
-    those pools rewritten as fix_model does (a whole-map pool -> MEAN over H and W; see
-    :mod:`deeplab_nnapi.fixer.pool`); the rewrites as JSON. Unchanged (and no rewrites) when the rewrite
-    would not give one partition."""
+def fit_large_pools(model: bytes, delegate: str = "patched") -> tuple[bytes, List[Dict[str, object]]]:
+    """A model whose only refusals are AVERAGE_POOL_2D windows over the delegate's limit, with those pools
+    rewritten as fix_model does (a whole-map pool -> MEAN over H and W; see :mod:`deeplab_nnapi.fixer.pool`);
+    the rewrites as JSON. Unchanged (and no rewrites) when the rewrite would not give one partition."""
     from deeplab_nnapi.fixer.engine import FixOptions, fix_bytes
 
-    result = fix_bytes(model, FixOptions(android_api=29, delegate="patched"), source="exported model")
+    result = fix_bytes(model, FixOptions(android_api=29, delegate=delegate), source="exported model")
     if not result.rewrites or not result.after.single_partition:
         return model, []
     return result.data, [r.to_json() for r in result.rewrites]
@@ -521,7 +520,7 @@ def tf2_graph_provider(models_dir: Path, checkpoint_dir: Optional[Path], *, weig
 
 
 def weights_from_provider(models_dir: Path, source, *, agreement: bool = False,
-                          images: Optional[Path] = None, progress: bool = True,
+                          images: Optional[Path] = None,
                           stage: Optional[Callable[[str], None]] = None) -> GraphProvider:
     """The real DeepLab code built with TF 2.x + tf_slim, its variables and ranges taken from a quantized
     DeepLab model (``source``: :class:`deeplab_nnapi.export.tflite_weights.SourceModel`).
