@@ -14,7 +14,7 @@ the conv's bias (any name: input 2 of the op)                 the folded bias
 the conv's output                                             ``<layer>/act_quant``
 an ADD's output                                               ``<block>/post_activation_bypass_quant``
 AVERAGE_POOL_2D / RESIZE_BILINEAR outputs                     their input's range (checked)
-the CONCATENATION's output                                    the union of its inputs' ranges (checked)
+the CONCATENATION's output                                    one of its inputs' ranges (checked)
 ============================================================  ==========================================
 
 (``<layer>`` = e.g. ``MobilenetV2/expanded_conv_3/project``, ``aspp0``, ``logits/semantic``; the range
@@ -27,7 +27,10 @@ graph reads them: the weights as they are (already folded), the batch norm as th
 (``gamma = 1, moving_mean = 0, moving_variance = 1 - epsilon``) with the bias as ``beta``, so that folding
 gives back the model's weights and bias; and (:func:`ranges_for`) the min/max of each range chosen so that
 the converter's own arithmetic (``scale = (max - min) / (qmax - qmin)`` in double, zero point
-``round(qmin - min / scale)``, the scale stored as float32) yields exactly the model's scale and zero point.
+``round(qmin - min / scale)``, the scale stored as float32) yields exactly the model's scale and zero point,
+and the bias scales (``input scale x weights scale`` in double) the model's bias scales. After conversion
+:func:`adopt_source_form` gives the model the source's form where TF 2.x's converter chose another with the
+same arithmetic (implied ReLUs, a requantizing QUANTIZE before the concatenation, the op order).
 """
 
 from __future__ import annotations
@@ -380,9 +383,6 @@ class Package:
     @property
     def source(self) -> str:
         return str(self.meta.get("source", "the model"))
-
-    def layer(self, scope: str) -> Optional[dict]:
-        return self.meta["layers"].get(scope)
 
 
 def load_package(path: Union[str, Path]) -> Package:
