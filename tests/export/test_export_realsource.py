@@ -1,4 +1,5 @@
-"""Opt-in: all eight variants from a real tensorflow/models tree, built on TF 2.x with random weights.
+"""Opt-in: all eight variants from a real tensorflow/models tree, built on TF 2.x with random weights, and
+all eight published models rebuilt from their own weights (--weights-from).
 
     MODELS_SOURCE_DIR=~/src/models python -m pytest -m realsource tests/export -q -s
 
@@ -67,3 +68,31 @@ def test_all_eight_variants_random_weights_one_partition_each(patched_copy, tmp_
               f"{c.reference.partitions} partition); {v['seconds']:.1f} s"
               + (f"; {'; '.join(c.notes)}" if c.notes else ""))
         assert c.same, f"{v['name']}: {c.differences}"
+
+
+def test_weights_from_gives_back_all_eight_published_models(patched_copy, tmp_path):
+    """Each published model exported with --weights-from itself, at its own size and stride, through the
+    real DeepLab code: the same ops in the same order, every tensor's scale and zero point, every weight
+    and bias value, and the same labels on the sample photos. The pascal models with their QAT ranges,
+    the dummy-quantized ones with --quantization dummy (the published form). With -s it prints the table
+    (tests/benchmarks/bench_weights_from.py prints more)."""
+    from reference_support import REFERENCE_MODELS
+
+    print(f"\n{'model':48} {'identical':>9} {'weights diff':>12} {'bias diff':>9} {'labels %':>8} "
+          f"{'float %':>8} {'s':>6}")
+    for ref in REFERENCE_MODELS:
+        out = tmp_path / ref.stem
+        extra = ["--quantization", "dummy"] if "_dummy_" in ref.name else []
+        r = subprocess.run([sys.executable, str(REPO / "tools" / "export_models.py"), "--models-dir",
+                            str(patched_copy), "--weights-from", str(ref), "--agreement", "--out", str(out),
+                            "--json", "--quiet", *extra], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        (v,) = json.loads(r.stdout)["variants"]
+        f, a = v["fidelity"], v["agreement"]
+        k = f["by_kind"]
+        print(f"{ref.stem:48} {str(f['identical']):>9} {k['weights']['differing_values']:>12} "
+              f"{k['bias']['differing_values']:>9} {a['source_model']['agreement_percent']:>8} "
+              f"{a['float_graph']['agreement_percent']:>8} {v['seconds']:6.1f}")
+        assert v["delegation"]["delegate_partitions"] == 1
+        assert f["identical"], f
+        assert a["source_model"]["agreement_percent"] == 100.0

@@ -20,10 +20,11 @@ EXPECTED = {
     "deeplabv3_mnv2_pascal_513_os16_quant": ("pascal_voc_2012", 21, 513, 16, "qat"),
     "deeplabv3_mnv2_pascal_257_os8_quant": ("pascal_voc_2012", 21, 257, 8, "qat"),
     "deeplabv3_mnv2_pascal_257_os16_quant": ("pascal_voc_2012", 21, 257, 16, "qat"),
-    "deeplabv3_mnv2_cityscapes_513_os8_quant": ("cityscapes", 19, 513, 8, "dummy"),
-    "deeplabv3_mnv2_cityscapes_513_os16_quant": ("cityscapes", 19, 513, 16, "dummy"),
-    "deeplabv3_mnv2_ade20k_513_os8_quant": ("ade20k", 151, 513, 8, "dummy"),
-    "deeplabv3_mnv2_ade20k_513_os16_quant": ("ade20k", 151, 513, 16, "dummy"),
+    # float checkpoints: calibrated by default (the published files are the dummy form, on request)
+    "deeplabv3_mnv2_cityscapes_513_os8_quant": ("cityscapes", 19, 513, 8, "calibrated"),
+    "deeplabv3_mnv2_cityscapes_513_os16_quant": ("cityscapes", 19, 513, 16, "calibrated"),
+    "deeplabv3_mnv2_ade20k_513_os8_quant": ("ade20k", 151, 513, 8, "calibrated"),
+    "deeplabv3_mnv2_ade20k_513_os16_quant": ("ade20k", 151, 513, 16, "calibrated"),
 }
 
 
@@ -124,7 +125,9 @@ def test_cli_needs_one_source(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--from-graph", "g.pb", "--variants", "all"], "--variants applies only with --models-dir"),
     (["--from-graph", "g.pb", "--allow-unpinned"], "--allow-unpinned applies only with --models-dir"),
-    (["--models-dir", ".", "--quantization", "qat"], "--quantization applies only with --from-graph"),
+    (["--from-graph", "g.pb", "--weights-from", "m.tflite"], "--weights-from applies only with --models-dir"),
+    (["--from-graph", "g.pb", "--crop-size", "769"], "--crop-size applies only with --models-dir"),
+    (["--models-dir", ".", "--num-classes", "19"], "--num-classes applies only with --from-graph"),
 ])
 def test_cli_mode_specific_options(tmp_path, capsys, argv, message):
     from deeplab_nnapi.cli.export_models import main

@@ -82,9 +82,13 @@ def check_arrays(gd, input_array: str, output_array: str) -> None:
 
 def convert_frozen_graph(graph: Union[str, Path, bytes], settings: ConverterSettings,
                          input_size: Tuple[int, int], quantization: str,
-                         calibration_images: Optional[Path] = None, max_calibration_images: int = 100,
+                         calibration_images: Union[Path, Sequence[np.ndarray], None] = None,
+                         max_calibration_images: int = 100,
                          ) -> ConversionResult:
-    """Convert a frozen graph (file or serialized GraphDef) to a uint8 TFLite flatbuffer."""
+    """Convert a frozen graph (file or serialized GraphDef) to a uint8 TFLite flatbuffer.
+
+    ``calibration_images``: a directory of images (resized to the input), or the inputs themselves
+    (HxWx3 uint8 at the input size, e.g. photos prepared by :func:`deeplab_nnapi.images.prepare`)."""
     if quantization not in QUANTIZATION_MODES:
         raise UsageError(f"unknown quantization mode {quantization!r}")
     if quantization == "calibrated" and calibration_images is None:
@@ -99,7 +103,12 @@ def convert_frozen_graph(graph: Union[str, Path, bytes], settings: ConverterSett
     start = time.monotonic()
     info: Dict[str, object] = {}
     if quantization == "calibrated":
-        images = load_calibration_images(Path(calibration_images), (h, w), max_calibration_images)
+        if isinstance(calibration_images, (str, Path)):
+            images = load_calibration_images(Path(calibration_images), (h, w), max_calibration_images)
+        else:
+            images = [np.asarray(x, np.uint8) for x in list(calibration_images)[:max_calibration_images]]
+            if not images or any(x.shape != (h, w, 3) for x in images):
+                raise UsageError(f"calibration inputs must be {h}x{w}x3 uint8 images")
         gd, info = calibrate(gd, settings, images)
     with tempfile.TemporaryDirectory(prefix="deeplab-convert-") as tmp:
         pb = os.path.join(tmp, "graph.pb")

@@ -4,10 +4,13 @@ What TF 1.x's ``deeplab/export_model.py`` does for the TFLite part, with the rea
 variant's export flags are parsed by the flags ``export_model.py``/``common.py`` define, the input comes from
 ``export_model._create_input_tensors()`` (resize and pad to the crop, so the MobileNetV2 input has the
 crop's static shape), the network from ``model.predict_labels()``; the graph is frozen at the prediction
-(``ArgMax``). Weights come from a checkpoint or are random (``weights="random"``: He-normal conv weights
-from a seeded NumPy generator, everything else at its initializer; no download needed). For a ``qat``
-variant the batch norms are folded and the FakeQuant ranges put in (:mod:`.qat`): from the checkpoint's
-``*_quant/{min,max}`` variables, or, with random weights, measured on synthetic images.
+(``ArgMax``). Weights come from a checkpoint, are random (``weights="random"``: He-normal conv weights
+from a seeded NumPy generator, everything else at its initializer; no download needed), or come from a
+quantized DeepLab model (``weights="tflite"``: a package of :mod:`.tflite_weights`, the folded weights with
+identity batch norms). For a ``qat`` variant the batch norms are folded and the FakeQuant ranges put in
+(:mod:`.qat`): from the checkpoint's ``*_quant/{min,max}`` variables, from the model's scales and zero
+points, or, with random weights, measured on synthetic images. For a ``dummy`` variant every one of those
+points gets the default range, the weights included: the published dummy-quantized form.
 
 It runs in a **child process** of the current interpreter (``python -m deeplab_nnapi.export.deeplab_graph
 REQUEST.json``), started by :func:`build_frozen_graph`, because the DeepLab code needs process-wide state
@@ -33,7 +36,7 @@ import numpy as np
 from deeplab_nnapi.errors import CheckFailed, ToolError
 from deeplab_nnapi.fileio import atomic_write
 
-WEIGHTS_MODES = ("checkpoint", "random")
+WEIGHTS_MODES = ("checkpoint", "random", "tflite")
 ERROR_PREFIX = "deeplab_graph: error: "
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory that holds deeplab_nnapi/
 
@@ -48,8 +51,13 @@ class GraphBuildError(CheckFailed):
 
 def build_frozen_graph(models_dir: Path, variant, workdir: Path, *, weights: str = "checkpoint",
                        checkpoint_prefix: Optional[Path] = None, seed: int = 0,
-                       python: Optional[str] = None) -> Tuple[Path, Dict[str, object]]:
-    """Build ``variant``'s frozen graph in a child process; return (``<workdir>/<name>.pb``, build info)."""
+                       python: Optional[str] = None, weights_package: Optional[Path] = None,
+                       float_graph: bool = False) -> Tuple[Path, Dict[str, object]]:
+    """Build ``variant``'s frozen graph in a child process; return (``<workdir>/<name>.pb``, build info).
+
+    ``weights="tflite"`` takes the values of ``weights_package`` (:mod:`.tflite_weights`); ``float_graph``
+    also writes the float graph before quantization, ``<workdir>/<name>.float.pb`` (``info["float_graph"]``).
+    """
     from deeplab_nnapi.export.tf1compat import load_table
     from deeplab_nnapi.native_logs import PASS_THROUGH_VAR, child_env
 
@@ -57,22 +65,27 @@ def build_frozen_graph(models_dir: Path, variant, workdir: Path, *, weights: str
         raise ValueError(f"weights must be one of {WEIGHTS_MODES}")
     if weights == "checkpoint" and checkpoint_prefix is None:
         raise ValueError("weights='checkpoint' needs checkpoint_prefix")
+    if weights == "tflite" and weights_package is None:
+        raise ValueError("weights='tflite' needs weights_package")
     workdir = Path(workdir)
     pb = workdir / f"{variant.name}.pb"
     info_path = workdir / f"{variant.name}.graph.json"
     request = {
         "models_dir": str(Path(models_dir).resolve()),
         "export_flags": list(variant.export_flags),
-        "crop_size": variant.crop_size,
+        "crop_size": list(variant.crop),
         "quantization": variant.quantization,
         "input_array": variant.converter.input_array,
         "output_array": variant.converter.output_array,
         "mean": variant.converter.mean,
         "std": variant.converter.std,
         "qat_fallback_default_ranges": variant.converter.qat_fallback_default_ranges,
+        "default_ranges": list(variant.converter.default_ranges),
         "weights": weights,
         "checkpoint": str(checkpoint_prefix) if checkpoint_prefix is not None else None,
         "seed": seed,
+        "weights_package": str(weights_package) if weights_package is not None else None,
+        "float_out": str(workdir / f"{variant.name}.float.pb") if float_graph else None,
         "out": str(pb),
         "info": str(info_path),
     }
@@ -156,10 +169,16 @@ def build(req: dict) -> Dict[str, object]:
     if tuple(flags.inference_scales) != (1.0,):
         raise GraphBuildError("multi-scale inference (--inference_scales) cannot be exported to TFLite")
     crop = [int(c) for c in flags.crop_size]
-    if crop != [req["crop_size"]] * 2:
-        raise GraphBuildError(f"export flags give crop {crop}, the variant {req['crop_size']}")
+    wanted = req["crop_size"] if isinstance(req["crop_size"], list) else [req["crop_size"]] * 2
+    if crop != wanted:
+        raise GraphBuildError(f"export flags give crop {crop}, the variant {wanted}")
     t_import = time.monotonic()
 
+    package = None
+    if req["weights"] == "tflite":
+        from deeplab_nnapi.export.tflite_weights import load_package
+
+        package = load_package(req["weights_package"])
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.set_random_seed(req["seed"])
@@ -185,7 +204,10 @@ def build(req: dict) -> Dict[str, object]:
                     text = " ".join(str(exc).split())
                     raise GraphBuildError(f"restoring {req['checkpoint']}: {text[:300]}") from None
             else:
-                values = random_weight_values(variables, req["seed"])
+                if req["weights"] == "tflite":
+                    values = tflite_variable_values(graph, variables, package)
+                else:
+                    values = random_weight_values(variables, req["seed"])
                 sess.run([v.initializer for v in variables],
                          {v.initial_value: values[v.op.name] for v in variables if v.op.name in values})
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
@@ -199,8 +221,15 @@ def build(req: dict) -> Dict[str, object]:
     }
     if req["weights"] == "random":
         info["seed"] = req["seed"]
+    if package is not None:
+        info["weights_from"] = package.source
+    if req.get("float_out"):
+        atomic_write(Path(req["float_out"]), frozen.SerializeToString())
+        info["float_graph"] = req["float_out"]
     if req["quantization"] == "qat":
-        frozen, info["qat"] = quantize(frozen, req)
+        frozen, info["qat"] = quantize(frozen, req, package)
+    elif req["quantization"] == "dummy":
+        frozen, info["dummy"] = quantize_dummy(frozen, req)
     t_qat = time.monotonic()
     atomic_write(Path(req["out"]), frozen.SerializeToString())
     info["seconds"] = {"import": round(t_import - t0, 2), "build": round(t_build - t_import, 2),
@@ -208,9 +237,23 @@ def build(req: dict) -> Dict[str, object]:
     return info
 
 
-def quantize(frozen, req: dict):
-    """Fold the batch norms and put the QAT ranges in (from ``req["checkpoint"]``, or measured for random
-    weights); return (GraphDef, info for the manifest)."""
+def tflite_variable_values(graph, variables, package) -> Dict[str, np.ndarray]:
+    """Every variable's value from a weights package: the layers' folded weights and biases, the batch
+    norms as the identity (:func:`deeplab_nnapi.export.tflite_weights.variable_values`)."""
+    from deeplab_nnapi.export.bnfold import BATCH_NORMS
+    from deeplab_nnapi.export.tflite_weights import variable_values
+
+    epsilons = {op.name.rpartition("/")[0]: float(op.get_attr("epsilon"))
+                for op in graph.get_operations() if op.type in BATCH_NORMS}
+    return variable_values([(v.op.name, tuple(v.shape.as_list())) for v in variables], package, epsilons)
+
+
+def quantize(frozen, req: dict, package=None):
+    """Fold the batch norms and put the QAT ranges in (from ``req["checkpoint"]``, from the weights
+    package's scales and zero points, or measured for random weights); return (GraphDef, info for the
+    manifest)."""
+    from dataclasses import replace
+
     from deeplab_nnapi.export import bnfold, qat
     from deeplab_nnapi.export.verify import test_image
 
@@ -219,7 +262,16 @@ def quantize(frozen, req: dict):
     if not points:
         raise GraphBuildError("qat: no layer between the input and output arrays to quantize")
     info: Dict[str, object] = {"batch_norms_folded": n_folded, "ranges": len(points)}
-    if req["weights"] == "checkpoint":
+    if package is not None:
+        from deeplab_nnapi.export.tflite_weights import ranges_for
+
+        ranges, narrow, inexact = ranges_for(points, package, 1.0 / float(req["std"]))
+        points = [replace(p, narrow_range=narrow[p.name]) if p.name in narrow else p for p in points]
+        info.update({"source": f"scales and zero points of {package.source}", "from_model": len(ranges),
+                     "bias_scale_not_reproduced": inexact})
+        # the ranges stay as the model has them, also where a concatenation's inputs differ
+        return qat.insert_fake_quants(folded, points, ranges), info
+    elif req["weights"] == "checkpoint":
         ranges, missing = qat.ranges_from_checkpoint(req["checkpoint"], points)
         if missing and not req["qat_fallback_default_ranges"]:
             raise GraphBuildError(qat.missing_message(f"checkpoint {req['checkpoint']}", missing,
@@ -227,8 +279,8 @@ def quantize(frozen, req: dict):
         info.update({"source": "checkpoint", "from_checkpoint": len(ranges),
                      "default_range": [p.name for p in missing]})
     else:
-        size = req["crop_size"]
-        images = [(test_image(size, size, seed=req["seed"] + i).astype(np.float32) - req["mean"]) / req["std"]
+        h, w = req["crop_size"] if isinstance(req["crop_size"], list) else [req["crop_size"]] * 2
+        images = [(test_image(h, w, seed=req["seed"] + i).astype(np.float32) - req["mean"]) / req["std"]
                   for i in range(2)]
         ranges = qat.measure_ranges(folded, points, req["input_array"], images)
         info.update({"source": "measured on 2 synthetic images (random weights)"})
@@ -236,6 +288,27 @@ def quantize(frozen, req: dict):
     if joined:
         info["shared_concat_ranges"] = joined
     return qat.insert_fake_quants(folded, points, ranges), info
+
+
+def quantize_dummy(frozen, req: dict):
+    """The published dummy-quantized form: the batch norms folded, then the default range on every tensor
+    contrib.quantize would quantize, the (folded) weights included (full range, not narrow), as the TF 2.x
+    converter of early 2020 did with ``default_ranges_stats`` (today's converter gives the weights their own
+    range instead); return (GraphDef, info)."""
+    from dataclasses import replace
+
+    from deeplab_nnapi.export import bnfold, qat
+
+    lo, hi = (float(x) for x in req.get("default_ranges") or (0.0, 6.0))
+    folded, n_folded = bnfold.fold_batch_norms(frozen, [req["output_array"]])
+    points = qat.quant_points(folded, req["input_array"], req["output_array"])
+    if not points:
+        raise GraphBuildError("dummy: no layer between the input and output arrays to quantize")
+    points = [replace(p, narrow_range=False) for p in points]
+    ranges = {p.name: (lo, hi) for p in points}
+    return qat.insert_fake_quants(folded, points, ranges), {
+        "batch_norms_folded": n_folded, "ranges": len(points), "default_range": [lo, hi],
+        "weights": "default range (the published form)"}
 
 
 def _version(dist: str) -> Optional[str]:

@@ -12,7 +12,12 @@ Per variant (one at a time, each independent of the others):
 4. verify it (:mod:`deeplab_nnapi.export.verify`): one NNAPI partition, right input/output, labels in range;
 5. write ``<out>/<name>.tflite`` atomically and update ``<out>/manifest.json`` (also atomically).
 
-``--from-graph`` enters at step 3 with an existing frozen graph. A failing variant leaves no file behind
+``--weights-from MODEL.tflite`` replaces the checkpoint of step 1 by a quantized DeepLab model's values
+(:func:`weights_from_provider`), brings the converted model into the model's form where that changes no
+arithmetic, and after step 4 compares it with the model tensor by tensor (at the model's size) and, on
+request, its labels with the float graph's. A pool window over the patched delegate's 65x65 (a large crop)
+is rewritten as fix_model does (:func:`fit_large_pools`). ``--from-graph`` enters at step 3 with an
+existing frozen graph. A failing variant leaves no file behind
 (an earlier, verified file of the same name stays as it was) and the next variant still runs.
 """
 
@@ -66,6 +71,9 @@ class Outcome:
             d["file"] = str(self.path)
             for k in ("sha256", "size", "quantization", "delegation"):
                 d[k] = self.entry.get(k)
+            for k in ("fidelity", "agreement", "rewrites"):
+                if k in self.entry:
+                    d[k] = self.entry[k]
         else:
             d["error"] = self.error
             reasons = self.entry.get("refusals")
@@ -262,6 +270,10 @@ class Reporter:
 def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvider, manifest: dict, *,
                     calibration_images: Optional[Path] = None, reporter: Optional[Reporter] = None,
                     workdir: Optional[Path] = None) -> Outcome:
+    """Graph, convert, verify, (evaluate), write one variant. ``calibration_images`` None: a calibrated
+    variant is calibrated on the sample photos. A provider may carry ``postprocess(variant, model) ->
+    (model, changes)`` (run after conversion) and ``evaluate(variant, model, workdir, source, stage) ->
+    dict`` (after verification; the dict goes into the manifest entry)."""
     from deeplab_nnapi.export.convert import convert_frozen_graph
     from deeplab_nnapi.export.verify import verify_model
 
@@ -289,27 +301,55 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         graph = Path(pb).read_bytes()
 
         timed("convert")
+        calib = calibration_images
+        if variant.quantization == "calibrated" and calib is None:
+            from deeplab_nnapi.export.agreement import photo_inputs
+
+            calib = [x for _, x in photo_inputs(variant.crop)]  # the sample photos
         if rep:
-            rep.stage(f"converting ({variant.quantization})")
-        conv = convert_frozen_graph(graph, variant.converter, (variant.crop_size, variant.crop_size),
-                                    variant.quantization, calibration_images=calibration_images)
+            rep.stage(f"converting ({variant.quantization}"
+                      + (", calibrated on the sample photos" if variant.quantization == "calibrated"
+                         and calibration_images is None else "") + ")")
+        conv = convert_frozen_graph(graph, variant.converter, variant.crop,
+                                    variant.quantization, calibration_images=calib)
         o.conversion_seconds = conv.seconds
+        model = conv.model
+        if variant.quantization == "calibrated" and calibration_images is None:
+            conv.calibration["images_from"] = "sample photos"
+        post = getattr(graph_provider, "postprocess", None)
+        form: List[str] = []
+        if post is not None:
+            model, form = post(variant, model)
 
         timed("verify")
         if rep:
             rep.stage("verifying (patched delegate, API 29; ai-edge-litert run)")
-        v = verify_model(conv.model, variant.num_classes, (variant.crop_size, variant.crop_size),
+        v = verify_model(model, variant.num_classes, variant.crop,
                          mean=variant.converter.mean, std=variant.converter.std)
+        rewrites: List[Dict[str, object]] = []
+        if not v.single_partition and v.refusals and all(POOL_REFUSAL in r for r in v.refusals):
+            if rep:
+                rep.stage("image pooling window over the patched delegate's 65x65: AVERAGE_POOL_2D -> MEAN")
+            model, rewrites = fit_large_pools(model)
+            if rewrites:
+                v = verify_model(model, variant.num_classes, variant.crop,
+                                 mean=variant.converter.mean, std=variant.converter.std)
         o.entry["refusals"] = v.refusals
         if v.problems:
             raise ExportFailed("; ".join(v.problems))
+
+        evaluation: Dict[str, object] = {}
+        evaluate = getattr(graph_provider, "evaluate", None)
+        if evaluate is not None:
+            timed("evaluate")
+            evaluation = evaluate(variant, model, workdir, source, rep.stage if rep else None)
 
         timed("write")
         target = Path(out_dir) / f"{variant.name}.tflite"
         entry = {
             "file": target.name,
-            "sha256": sha256_bytes(conv.model),
-            "size": len(conv.model),
+            "sha256": sha256_bytes(model),
+            "size": len(model),
             "dataset": variant.dataset,
             "num_classes": variant.num_classes,
             "input": v.input_spec,
@@ -323,14 +363,17 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
                            "delegate_partitions": v.delegate_partitions, "plan_nodes": v.plan_nodes,
                            "single_partition": v.single_partition},
             "converter": variant.converter.to_json(),
-            "source": {**source, "graph_sha256": sha256_bytes(graph)},
+            "source": {**source, "graph_sha256": sha256_bytes(graph),
+                       **({"source_form": form} if form else {})},
+            **({"rewrites": rewrites} if rewrites else {}),
+            **evaluation,
             "export_flags": list(variant.export_flags),
             "labels_on_test_image": v.labels_seen,
             "conversion_seconds": round(conv.seconds, 3),
             "tool_versions": manifest.get("tool_versions", {}),
             "created": _now(),
         }
-        _write_model_and_manifest(out_dir, target, conv.model, variant.name, entry, manifest)
+        _write_model_and_manifest(out_dir, target, model, variant.name, entry, manifest)
         o.entry, o.path, o.ok = entry, target, True
         timed("done")
     except ToolError as exc:
@@ -346,6 +389,23 @@ def process_variant(variant: Variant, out_dir: Path, graph_provider: GraphProvid
         if own_tmp is not None:
             own_tmp.cleanup()
     return o
+
+
+#: The patched delegate's refusal of an image-pooling window over 65 x 65 (a crop over 513 at stride 8, or
+#: over 1025 at stride 16; data/nnapi_rules.toml).
+POOL_REFUSAL = "Large filter window would overflow"
+
+
+def fit_large_pools(model: bytes, delegate: str = "patched") -> tuple[bytes, List[Dict[str, object]]]:
+    """A model whose only refusals are AVERAGE_POOL_2D windows over the delegate's limit, with those pools
+    rewritten as fix_model does (a whole-map pool -> MEAN over H and W; see :mod:`deeplab_nnapi.fixer.pool`);
+    the rewrites as JSON. Unchanged (and no rewrites) when the rewrite would not give one partition."""
+    from deeplab_nnapi.fixer.engine import FixOptions, fix_bytes
+
+    result = fix_bytes(model, FixOptions(android_api=29, delegate=delegate), source="exported model")
+    if not result.rewrites or not result.after.single_partition:
+        return model, []
+    return result.data, [r.to_json() for r in result.rewrites]
 
 
 def _write_model_and_manifest(out_dir: Path, target: Path, model: bytes, name: str, entry: dict,
@@ -456,6 +516,78 @@ def tf2_graph_provider(models_dir: Path, checkpoint_dir: Optional[Path], *, weig
         source.update({"models_commit": models_commit(models_dir), "graph_build": info})
         return pb, source
 
+    return provide
+
+
+def weights_from_provider(models_dir: Path, source, *, agreement: bool = False,
+                          images: Optional[Path] = None,
+                          stage: Optional[Callable[[str], None]] = None) -> GraphProvider:
+    """The real DeepLab code built with TF 2.x + tf_slim, its variables and ranges taken from a quantized
+    DeepLab model (``source``: :class:`deeplab_nnapi.export.tflite_weights.SourceModel`).
+
+    After conversion a ``qat`` export takes the source's form where that changes no arithmetic
+    (:func:`~deeplab_nnapi.export.tflite_weights.adopt_source_form`). After verification: at the source's
+    own crop and output stride the model is compared with the source tensor by tensor (``fidelity``); with
+    ``agreement`` the labels on photos (``images``, default the sample photos) are compared with the float
+    graph of the same weights and, at the source's size, with the source itself (``agreement``)."""
+    from deeplab_nnapi.export.deeplab_graph import build_frozen_graph
+    from deeplab_nnapi.export.tflite_weights import adopt_source_form, write_package
+    from deeplab_nnapi.fileio import sha256_file
+
+    source_sha = sha256_file(source.path)
+
+    def provide(variant: Variant, workdir: Path):
+        package = Path(workdir) / f"{variant.name}.weights.npz"
+        write_package(source, package)
+        if stage:
+            stage(f"graph (DeepLab code on TF 2.x + tf_slim, weights of {Path(source.path).name})")
+        pb, info = build_frozen_graph(models_dir, variant, workdir, weights="tflite", weights_package=package,
+                                      float_graph=agreement)
+        src = {"builder": TF2_BUILDER, "weights": "tflite",
+               "weights_from": {**source.summary(), "sha256": source_sha},
+               "models_commit": models_commit(models_dir), "graph_build": info}
+        return pb, src
+
+    def postprocess(variant: Variant, model: bytes):
+        if variant.quantization != "qat":
+            return model, []
+        return adopt_source_form(model, source)
+
+    def evaluate(variant: Variant, model: bytes, workdir: Path, src: Dict[str, object],
+                 stage_: Optional[Callable[[str], None]]) -> Dict[str, object]:
+        from deeplab_nnapi.export.compare import tensor_fidelity
+
+        out: Dict[str, object] = {}
+        own_size = (tuple(variant.crop) == tuple(source.input_size)
+                    and variant.output_stride == source.output_stride)
+        if own_size:
+            f = tensor_fidelity(model, source.path, model_label=variant.name)
+            out["fidelity"] = {k: v for k, v in f.to_json(per_tensor=False).items() if k != "labels"}
+        if agreement:
+            from deeplab_nnapi.export import agreement as ag
+
+            if stage_:
+                stage_("label agreement on photos (float graph in TensorFlow, uint8 model in ai-edge-litert)")
+            photos = ag.photo_inputs(variant.crop, images)
+            names, inputs = [n for n, _ in photos], [x for _, x in photos]
+            labels = ag.model_labels(model, inputs)
+            float_pb = (src.get("graph_build") or {}).get("float_graph")
+            result = {}
+            if float_pb:
+                ref = ag.float_labels(Path(float_pb), inputs, input_array=variant.converter.input_array,
+                                      output_array=variant.converter.output_array,
+                                      mean=variant.converter.mean, std=variant.converter.std)
+                result["float_graph"] = ag.agreement("float graph of the same weights (TensorFlow)", names,
+                                                     labels, ref).to_json()
+            if own_size:
+                ref = ag.model_labels(Path(source.path).read_bytes(), inputs)
+                result["source_model"] = ag.agreement(f"source model {Path(source.path).name}", names,
+                                                      labels, ref).to_json()
+            out["agreement"] = result
+        return out
+
+    provide.postprocess = postprocess  # type: ignore[attr-defined]
+    provide.evaluate = evaluate  # type: ignore[attr-defined]
     return provide
 
 

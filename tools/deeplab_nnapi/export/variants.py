@@ -83,17 +83,65 @@ class Variant:
     checkpoint: Optional[Checkpoint]
     export_flags: Tuple[str, ...] = ()
     converter: ConverterSettings = field(default_factory=ConverterSettings)
+    crop_width: Optional[int] = None  # None: square, crop_size x crop_size
+
+    @property
+    def crop(self) -> Tuple[int, int]:
+        """(height, width) of the input."""
+        return (self.crop_size, self.crop_width or self.crop_size)
 
     @property
     def input_shape(self) -> Tuple[int, int, int, int]:
-        return (1, self.crop_size, self.crop_size, 3)
+        return (1, *self.crop, 3)
 
     @property
     def output_shape(self) -> Tuple[int, int, int]:
-        return (1, self.crop_size, self.crop_size)
+        return (1, *self.crop)
+
+    @property
+    def crop_text(self) -> str:
+        h, w = self.crop
+        return str(h) if h == w else f"{h}x{w}"
 
     def with_quantization(self, mode: str) -> Variant:
         return replace(self, quantization=mode)
+
+    def resized(self, crop: Optional[Tuple[int, int]] = None, output_stride: Optional[int] = None) -> Variant:
+        """The same network at another crop (height, width) and/or output stride: the export flags follow,
+        the name too (``..._<crop>_os<stride>...``, e.g. ``deeplabv3_mnv2_pascal_769_os16_quant``). The
+        weights do not depend on either."""
+        h, w = crop or self.crop
+        stride = output_stride or self.output_stride
+        where = f"variant {self.name} at {h}x{w} os{stride}"
+        _check_crop(h, stride, where)
+        _check_crop(w, stride, where)
+        flags = [f for f in self.export_flags if f.split("=", 1)[0] not in ("--crop_size", "--output_stride")]
+        flags += [f"--crop_size={h}", f"--crop_size={w}", f"--output_stride={stride}"]
+        size = str(h) if h == w else f"{h}x{w}"
+        name, n = _SIZE_IN_NAME.subn(f"_{size}_os{stride}", self.name, count=1)
+        if not n:
+            name = f"{self.name}_{size}_os{stride}"
+        return replace(self, name=name, crop_size=h, crop_width=None if h == w else w, output_stride=stride,
+                       export_flags=tuple(flags))
+
+
+_SIZE_IN_NAME = re.compile(r"_\d+(?:x\d+)?_os\d+")
+
+
+def _check_crop(size: int, stride: int, where: str) -> None:
+    if stride not in (8, 16, 32):
+        raise UsageError(f"{where}: output_stride must be 8, 16 or 32")
+    if size < stride + 1 or (size - 1) % stride:
+        raise UsageError(f"{where}: crop size {size} must be output_stride * k + 1 (e.g. 257, 513, 769)")
+
+
+def parse_crop(text: str) -> Tuple[int, int]:
+    """``"769"`` -> (769, 769); ``"1025x2049"`` -> (1025, 2049) (height x width)."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:[x,]\s*(\d+)\s*)?", text or "")
+    if not m:
+        raise UsageError(f"--crop-size {text!r}: expected N or HxW (e.g. 769 or 1025x2049)")
+    h = int(m.group(1))
+    return (h, int(m.group(2)) if m.group(2) else h)
 
 
 _FLOAT_KEYS = ("mean", "std", "default_ranges_min", "default_ranges_max")
