@@ -23,6 +23,8 @@ COMMANDS = (
      "rewrite a .tflite so that the stock delegate takes it as one partition"),
     ("deeplab-export-models", "export_models",
      "export the DeepLab variants as verified one-partition models"),
+    ("deeplab-compare-models", "compare_models",
+     "two .tflite models tensor by tensor: ops, shapes, quantization, values, labels"),
     ("deeplab-draw-pictures", "draw_pictures", "segmentation overlays, partition diagrams, an HTML report"),
     ("deeplab-probe-delegation", "probe_delegation",
      "build a TF/LiteRT tree's real NNAPI delegate on the host and probe models with it"),
