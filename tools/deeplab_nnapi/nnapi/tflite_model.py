@@ -278,17 +278,29 @@ def _parse(data: bytes, source: str) -> TFLiteModel:
     for i in range(n_codes):
         oc = m.OperatorCodes(i)
         _check_table(data, oc._tab)
-        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+        # TFLite's GetBuiltinCode: max(builtin_code, deprecated_builtin_code), read raw (the tflite
+        # package's BuiltinCode() returns the deprecated field whenever builtin_code < 127).
+        raw = oc._tab.Offset(10)
+        builtin = int(oc._tab.Get(flatbuffers.number_types.Int32Flags, raw + oc._tab.Pos)) if raw else 0
+        code = max(builtin, int(oc.DeprecatedBuiltinCode()))
+        if not 0 <= code <= MAX_BUILTIN_CODE:
+            raise _bad(source, f"operator code {i}: builtin_code out of range: {code}")
         name = OPERATOR_NAMES.get(code, f"BUILTIN_{code}")
         custom = None
         if name == "CUSTOM":
             raw = oc.CustomCode()
             custom = raw.decode("utf-8", "replace") if raw else ""
-        codes.append((name, int(oc.Version()), custom))
+        version = int(oc.Version())
+        if name != "CUSTOM" and not 1 <= version <= MAX_OP_VERSION:
+            # No release registers such a version: TFLite's resolver finds no kernel ("Didn't find op").
+            raise _bad(source, f"operator code {i}: {name} version {version} is not a version of that op")
+        codes.append((name, version, custom))
 
     n_sub = _check_vector(data, m._tab, 8, 4)
     if n_sub == 0:
         raise _bad(source, "no subgraph")
+    if not m._tab.Offset(12):
+        raise _bad(source, "no buffers in the model")  # TFLite's InterpreterBuilder refuses it too
     n_buffers = _check_vector(data, m._tab, 12, 4)
     buffers_has_data: List[Optional[bool]] = [None] * n_buffers
 
@@ -341,13 +353,17 @@ def _parse(data: bytes, source: str) -> TFLiteModel:
             _check_table(data, q._tab)
             num_scales = _check_vector(data, q._tab, 8, 4)
             n_zp = _check_vector(data, q._tab, 10, 8)
+            if num_scales and n_zp != num_scales:  # InterpreterBuilder::ParseQuantization
+                raise _bad(source, f"tensor {i}: {n_zp} zero points for {num_scales} scales")
             if num_scales:
                 scale = float(q.Scale(0))
             if n_zp:
                 zero_point = int(q.ZeroPoint(0))
+        constant = has_data(b)
+        _check_size(source, i, ttype, shape, buffer_table(b) if constant else None, data)
         tensors.append(
             TensorInfo(
-                i, name, ttype, shape, b, has_data(b), scale, zero_point, num_scales, bool(t.IsVariable())
+                i, name, ttype, shape, b, constant, scale, zero_point, num_scales, bool(t.IsVariable())
             )
         )
 
@@ -384,6 +400,37 @@ def _parse(data: bytes, source: str) -> TFLiteModel:
     for b in range(1, n_buffers):
         has_data(b)
     return TFLiteModel(tensors, operators, inputs, outputs, n_sub, source, data, buffer_table)
+
+
+#: Bytes per element, for TFLite's size checks (BytesRequired; strings and variants have none).
+_ITEM_SIZE = {"FLOAT32": 4, "FLOAT16": 2, "BFLOAT16": 2, "FLOAT64": 8, "INT32": 4, "UINT32": 4, "UINT8": 1,
+              "INT8": 1, "INT64": 8, "UINT64": 8, "INT16": 2, "UINT16": 2, "BOOL": 1, "COMPLEX64": 8,
+              "COMPLEX128": 16}
+#: TFLite refuses an operator code outside BuiltinOperator's range; newer releases add codes, so only what
+#: no release can have is refused here.
+MAX_BUILTIN_CODE = 0xFFFF
+#: Op versions beyond any release's (the highest today is in the low tens); the probe registers 1..64 too.
+MAX_OP_VERSION = 64
+
+
+def _check_size(source: str, i: int, ttype: str, shape: Tuple[int, ...], buf: Any, data: bytes) -> None:
+    """TFLite's checks when it sets a tensor up (util.cc BytesRequired, Subgraph::SetTensorParameters*): the
+    byte size must not overflow, and a constant's buffer must hold it."""
+    item = _ITEM_SIZE.get(ttype)
+    if item is None:
+        return
+    if any(int(d) < 0 for d in shape):  # size_t arithmetic: TFLite's BytesRequired overflows
+        raise _bad(source, f"tensor {i}: negative dimension in shape {list(shape)}")
+    count = 1
+    for d in shape:
+        count *= int(d)
+    if count * item >= 1 << 63:
+        raise _bad(source, f"tensor {i}: shape {list(shape)} overflows its byte size")
+    if buf is not None and int(getattr(buf, "Offset", lambda: 0)()) <= 1:
+        _, length = _vector_span(data, buf._tab, 4)
+        if length < count * item:
+            raise _bad(source, f"tensor {i}: buffer holds {length} bytes, shape {list(shape)} of {ttype} "
+                               f"needs {count * item}")
 
 
 def _check_table(data: bytes, tab: Any) -> None:
