@@ -227,6 +227,8 @@ def fuzz(engine, corpus, count: int, seed: int, release) -> None:
                     if real.get("status") == "model_error"
                     else (f"only our reader refuses (TFLite: {real.get('status', 'plan')})")
                 )
+            elif pred.get("status") == "crash" and real.get("status") == "crash":
+                kind = "both: the delegate crashes (a bias given as tensor -1)"
             elif real.get("status") in ("crash", "timeout"):
                 kind = f"TFLite {real['status']}es, we give a plan"
             elif real.get("status"):
