@@ -97,6 +97,7 @@ def _resolve_touched(tree: Tree, paths: List[str], opts: RunOptions, log) -> Non
                 f"{tree.path}: {other} and {rel} are the same file ({res.shown_real}); refused"
             )
         seen[res.ident] = rel
+        tree.read_worktree(rel)  # a file the run cannot read is named now, before git calls it changed
         if res.linked and not res.inside and opts.commit:
             raise UsageError(
                 f"{rel}: the symlink {res.chain()} leads outside the tree; --commit cannot record a file "
@@ -223,10 +224,10 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
             pre.report.head_before = pre.report.head_after = planner.base
             if not planner.run():
                 return report
+        _between_plan_and_write(planners)
         changes = _changes(planners)
         if opts.check:
             return report
-        _between_plan_and_write(planners)
         _write(planners, direction, changes)
         return report
     finally:
@@ -238,7 +239,8 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
 
 
 def _between_plan_and_write(planners: List[Planner]) -> None:
-    """Nothing; tests replace it to change a file between the plan and the write."""
+    """Nothing; tests replace it to change a file between the plan and the write (or, with --check, the
+    check that the plan's files are still there as read)."""
 
 
 def _changes(planners: List[Planner]) -> List[Tuple[Planner, List[Tuple[str, object, object]]]]:
@@ -250,7 +252,10 @@ def _changes(planners: List[Planner]) -> List[Tuple[Planner, List[Tuple[str, obj
     for pl in planners:
         files = []
         for rel, new in pl.final_states().items():
-            pl.tree.resolve(rel, fresh=True)
+            try:
+                pl.tree.resolve(rel, fresh=True)
+            except UsageError as exc:
+                raise UsageError(f"{exc}; nothing was changed, run again") from None
             old = pl.tree.read_worktree(rel)
             if old != pl.ws.loaded.get(rel):
                 raise UsageError(
@@ -284,7 +289,8 @@ def _write(planners: List[Planner], direction: str, planned) -> None:
     for pl, files in planned:
         head = (pl.base, pl.parent) if pl.opts.commit and pl.commits else None
         if files or head:
-            changes.append(journal.TreeChange(pl.tree, direction, files, head, pl.paths if head else []))
+            reset = sorted({q for p in pl.paths for q in (p, pl.tree.git_path(p)) if q}) if head else []
+            changes.append(journal.TreeChange(pl.tree, direction, files, head, reset))
     journal.commit_changes(changes)
     for pl in planners:
         ch = next((c for c in changes if c.tree is pl.tree), None)

@@ -13,6 +13,7 @@ store; 3-way merges (which need history) and ``--commit`` are then not available
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ class Tree:
         #: --follow-symlinks: a touched path whose link leaves the tree is patched through (see treefiles)
         self.follow_symlinks = False
         self._resolved: Dict[str, Optional[Resolved]] = {}
+        self._blobs: Dict[str, bytes] = {}
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -124,7 +126,9 @@ class Tree:
         # wrong root, but the enclosing repository still tells which touched files have local edits.
         outer = (repo, path.relative_to(top).as_posix()) if repo is not None else None
         scratch = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-git-"))
-        return cls(path, git.Repo.init(scratch, bare=True), plain=True, scratch=scratch, outer=outer)
+        # an empty template: no sample hooks to copy (and delete again)
+        repo = git.Repo.init(scratch, bare=True, template="", allow_unsafe_options=True)
+        return cls(path, repo, plain=True, scratch=scratch, outer=outer)
 
     def close(self) -> None:
         self.repo.close()
@@ -269,9 +273,8 @@ class Tree:
             return self._resolved[rel]
         got = treefiles.resolve(self.path, rel, self.follow_symlinks)
         if rel in self._resolved and _where(self._resolved[rel]) != _where(got):
-            raise UsageError(
-                f"{self.path / rel} changed during the run (it now leads elsewhere); nothing was changed"
-            )
+            now = "nowhere" if got is None else got.shown_real
+            raise UsageError(f"{self.path / rel} changed during the run (it now leads to {now})")
         self._resolved[rel] = got
         return got
 
@@ -299,7 +302,9 @@ class Tree:
         return self.must("hash-object", "-w", "--stdin", stdin=data).out.strip()
 
     def read_blob(self, sha: str) -> bytes:
-        return self.must("cat-file", "blob", sha, binary=True).out
+        if sha not in self._blobs:  # a blob never changes: read it once
+            self._blobs[sha] = self.must("cat-file", "blob", sha, binary=True).out
+        return self._blobs[sha]
 
     def committer_known(self) -> bool:
         return self.git("var", "GIT_COMMITTER_IDENT").ok
@@ -316,6 +321,8 @@ class ScratchIndex:
         self.tree = tree
         self.dir = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-idx-"))
         self.file = self.dir / "index"
+        self._restores = 0
+        self._entries: Dict[tuple, Optional[Tuple[str, str]]] = {}
         if base_commit:
             self.tree.must("read-tree", base_commit, env=self.env)
 
@@ -346,22 +353,40 @@ class ScratchIndex:
         return self.file.read_bytes() if self.file.exists() else b""
 
     def restore(self, snap: bytes) -> None:
+        self._restores += 1
         if snap:
             self.file.write_bytes(snap)
         elif self.file.exists():
             self.file.unlink()
 
+    def _state(self) -> tuple:
+        """Changes whenever the index does: git replaces the file (a new inode) on every write, and
+        restore() counts its own."""
+        try:
+            st = os.stat(self.file)
+        except FileNotFoundError:
+            return (self._restores,)
+        return (self._restores, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     def entry(self, rel: str) -> Optional[Tuple[str, str]]:
         """(mode, sha) of a stage-0 entry, or None."""
+        key = (rel, self._state())
+        if key in self._entries:
+            return self._entries[key]
         res = self.git("ls-files", "-s", "-z", "--", rel)
+        found = None
         for rec in res.out.split("\0"):
             if not rec:
                 continue
             meta, _, name = rec.partition("\t")
             mode, sha, stage = meta.split()
             if name == rel and stage == "0":
-                return mode, sha
-        return None
+                found = (mode, sha)
+                break
+        if len(self._entries) > 256:
+            self._entries.clear()
+        self._entries[key] = found
+        return found
 
     def content(self, rel: str) -> Optional[bytes]:
         e = self.entry(rel)

@@ -182,6 +182,13 @@ def _do(change: TreeChange, forward: bool, strict: bool = True) -> List[str]:
     left = []
     for rel, before, after in change.files:
         want, other = (after, before) if forward else (before, after)
+        try:
+            change.tree.resolve(rel, fresh=True)  # a file replaced by a link meanwhile: not ours to write
+        except UsageError:
+            if strict:
+                raise
+            left.append(str(change.tree.path / rel))
+            continue
         now = _state_of(change.tree, rel)
         if _same(now, want):
             continue
@@ -237,7 +244,7 @@ def commit_changes(changes: List[TreeChange]) -> None:
         if isinstance(exc, OSError):
             raise CheckFailed(f"writing the patched files failed ({exc}); every file was restored") from None
         if isinstance(exc, UsageError):
-            raise UsageError(f"{exc}; every other file was restored, nothing was changed") from None
+            raise UsageError(f"{exc}; what this run had written was put back, nothing was changed") from None
         raise
     for ch in changes:
         remove_journal(ch.tree)

@@ -67,9 +67,12 @@ def _note(pl, lp: LoadedPatch, main: List[LoadedPatch]) -> str:
     return ""
 
 
-def _first(pl, candidates: List[LoadedPatch], main, reverse: bool, ignore_ws: bool) -> Optional[PatchReport]:
-    """The first candidate that is already in (apply) / already out (reverse) or goes through."""
-    probes = [pl.ws.probe(lp, ignore_whitespace=ignore_ws) for lp in candidates]
+def _first(pl, candidates: List[LoadedPatch], main, reverse: bool, ignore_ws: bool,
+           probes: Optional[List[Probe]] = None) -> Optional[PatchReport]:
+    """The first candidate that is already in (apply) / already out (reverse) or goes through. ``probes``:
+    the candidates' probes when already made (the workspace unchanged since)."""
+    if probes is None:
+        probes = [pl.ws.probe(lp, ignore_whitespace=ignore_ws) for lp in candidates]
     for pr in probes:
         if pr.ambiguous:
             continue
@@ -107,7 +110,7 @@ def _check_left(pl, lp: LoadedPatch, group) -> Optional[PatchReport]:
                 None,
                 "conflict",
                 f"patch {lp.name}: {rel} still has the check after the patch's change (the file has it "
-                f"more than once, or in another place as well); refused, nothing was changed",
+                "more than once, or in another place as well); refused",
                 group,
             )
             rep.path, rep.shape = rel, None
@@ -119,8 +122,8 @@ def _apply(pl, group: List[LoadedPatch]) -> PatchReport:
     main, extra, probes, ambiguous = _split(pl, group)
     if ambiguous is not None:
         return ambiguous
-    for cands, ws in ((main, False), (extra, False), (main + extra, True)):
-        got = _first(pl, cands, main, reverse=False, ignore_ws=ws)
+    for k, (cands, ws) in enumerate(((main, False), (extra, False), (main + extra, True))):
+        got = _first(pl, cands, main, reverse=False, ignore_ws=ws, probes=probes if k == 0 else None)
         if got is not None:
             return got
     for pr in probes:
@@ -151,8 +154,8 @@ def _reverse(pl, group: List[LoadedPatch]) -> PatchReport:
     main, extra, probes, ambiguous = _split(pl, group)
     if ambiguous is not None:
         return ambiguous
-    for cands, ws in ((main, False), (extra, False), (main + extra, True)):
-        got = _first(pl, cands, main, reverse=True, ignore_ws=ws)
+    for k, (cands, ws) in enumerate(((main, False), (extra, False), (main + extra, True))):
+        got = _first(pl, cands, main, reverse=True, ignore_ws=ws, probes=probes if k == 0 else None)
         if got is not None:
             return got
     done, reasons = _three_way(pl, probes, main, reverse=True)

@@ -95,6 +95,18 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _blocked(root: Path, p: Path, exc: OSError) -> str:
+    """What stops ``p`` from being looked at: the first folder on the way that cannot be searched."""
+    if exc.errno == errno.EACCES:
+        for folder in reversed([p.parent, *p.parent.parents]):
+            if folder != root and root not in folder.parents:
+                continue
+            if not _can(folder, os.X_OK):
+                where = _shown(root, folder)
+                return f"{_shown(root, p)} ({_why(exc)}: the folder {where} cannot be searched)"
+    return f"{_shown(root, p)} ({_why(exc)})"
+
+
 def _inside(root: Path, p: Path) -> bool:
     return p == root or root in p.parents
 
@@ -130,7 +142,7 @@ def resolve(root: Path, rel: str, follow_outside: bool = False) -> Optional[Reso
                 "exist (a dangling link); refused"
             ) from None
         except OSError as exc:
-            raise UsageError(f"{rel}: cannot read {_shown(root, nxt)} ({_why(exc)}); refused") from None
+            raise UsageError(f"{rel}: cannot read {_blocked(root, nxt, exc)}; refused") from None
         if stat.S_ISLNK(st.st_mode):
             hops += 1
             try:

@@ -14,10 +14,12 @@ from deeplab_nnapi.patching.select import LoadedPatch
 
 
 def crlf_like(old: Optional[bytes], new: Optional[bytes]) -> Optional[bytes]:
-    """``new`` with CRLF line ends on the lines the patch added, where ``old`` had them (mostly); else None
-    (nothing to do). Lines the patch did not touch keep their own line ends, whatever they are (a file with
-    mixed line ends is changed on the patched lines only)."""
-    if not (old and new) or old.count(b"\r\n") * 2 <= old.count(b"\n"):
+    """``new`` with the line ends of ``old`` on the lines the patch wrote (its lines come with LF): a line
+    that replaces another gets that line's end, an added line the end of the line above it (the file's
+    usual end at its top). Lines the patch did not touch keep theirs, whatever they are, so a file with
+    mixed line ends changes on the patched lines only and a reverse gives it back byte for byte. None
+    when there is nothing to do."""
+    if not (old and new) or b"\r\n" not in old:
         return None
     a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
     head = 0
@@ -27,11 +29,19 @@ def crlf_like(old: Optional[bytes], new: Optional[bytes]) -> Optional[bytes]:
     while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
     mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    usual_crlf = old.count(b"\r\n") * 2 > old.count(b"\n")
     out = b[:head]
-    for tag, _i1, _i2, j1, j2 in difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes():
-        for line in mid_b[j1:j2]:
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes():
+        for k, line in enumerate(mid_b[j1:j2]):
             if tag != "equal" and line.endswith(b"\n") and not line.endswith(b"\r\n"):
-                line = line[:-1] + b"\r\n"
+                if tag == "replace":
+                    ref: Optional[bytes] = mid_a[min(i1 + k, i2 - 1)]
+                else:
+                    above = head + i1 - 1
+                    ref = a[above] if above >= 0 else None
+                crlf = ref.endswith(b"\r\n") if ref is not None else usual_crlf
+                if crlf:
+                    line = line[:-1] + b"\r\n"
             out.append(line)
     fixed = b"".join(out + b[len(b) - tail :])
     return fixed if fixed != new else None
@@ -73,8 +83,12 @@ class Workspace:
         self.tree = tree
         self.base_commit = base_commit
         self.scratch = ScratchIndex(tree, base_commit)
-        #: what the plan started from, per touched path: the bytes the run must find again before writing
-        self.loaded = self.scratch.load_worktree(paths)
+        try:
+            #: what the plan started from, per touched path: the bytes the run must find again before writing
+            self.loaded = self.scratch.load_worktree(paths)
+        except BaseException:
+            self.scratch.close()
+            raise
 
     def close(self) -> None:
         self.scratch.close()
