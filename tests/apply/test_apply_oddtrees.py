@@ -208,3 +208,44 @@ def test_permissions_as_an_unprivileged_user(tf, models, unprivileged, kind):
             c = ot.make_case(base, kind, rng.random() < 0.5, mode, rng.randrange(1 << 30), where / f"c{i}")
             v = ot.exercise(c, unprivileged)
             assert v.ok and v.outcome == "refused-permission", (v.case, v.outcome, v.wrong)
+
+
+def test_a_run_killed_while_patching_through_a_link_is_finished_by_the_next(tmp_path, tf):
+    """Crash safety holds through a link: a run killed after each of its writes leaves a journal that the
+    next run reads through the same link, finishing the target's change and leaving the link alone."""
+    import subprocess
+    import sys
+
+    from apply_helpers import GIT_ENV
+
+    script = Path(__file__).resolve().parents[2] / "tools" / "apply_patches.py"
+
+    def run(tree, kill=None):
+        env = {**os.environ, **GIT_ENV}
+        env.pop("DEEPLAB_NNAPI_TEST_KILL_AFTER_WRITES", None)
+        if kill is not None:
+            env["DEEPLAB_NNAPI_TEST_KILL_AFTER_WRITES"] = str(kill)
+        args = [a.replace("{tree}", str(tree)) for a in tf.args]
+        return subprocess.run([sys.executable, str(script), "--manifest", str(tf.manifest), *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    def make(name):
+        tree = _tree(tmp_path / name, tf, repo=False)
+        return tree, _link_inside(tree, ot.NNAPI)
+
+    ref, ref_real = make("ref")
+    assert run(ref).returncode == 0
+    k = 1
+    while True:
+        tree, real = make(f"k{k}")
+        died = run(tree, kill=k)
+        if died.returncode == 0:
+            break
+        assert died.returncode == 137, died.stderr
+        again = run(tree)
+        assert again.returncode == 0, (k, again.stderr)
+        assert real.read_bytes() == ref_real.read_bytes(), k
+        assert os.readlink(tree / ot.NNAPI) == os.readlink(ref / ot.NNAPI), k
+        assert not (tree / ".deeplab-nnapi-journal").exists(), k
+        k += 1
+    assert k > 2  # the run wrote a journal and the file, and was killed after each
