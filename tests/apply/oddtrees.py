@@ -599,13 +599,13 @@ def judge(c: Case, run: Run, before: Dict[str, tuple], after: Dict[str, tuple],
         for name in c.names:
             if name not in run.err:
                 wrong.append(f"the refusal does not name {name!r}: {run.err.strip()[:300]}")
-        if _without_git(after) != _without_git(before):
+        if after != before:
             wrong.append("the tree changed although the run refused: " + _diff(before, after))
         return Verdict(c.label, outcome, wrong)
     _check_claims(c, run.report or {"trees": []}, read, wrong)
     if outcome == "applied" and c.mode != "check":
         _check_applied(c, read, want_after, before, after, wrong)
-    elif _without_git(after) != _without_git(before):
+    elif after != before:
         wrong.append(f"the tree changed although the outcome is {outcome}: " + _diff(before, after))
     return Verdict(c.label, outcome, wrong)
 
@@ -643,18 +643,14 @@ def _check_applied(c: Case, read: Dict[str, Optional[bytes]], want_after: Dict[s
             wrong.append(f"{rel}: not exactly the rule's change")
         elif rel not in want_after and now != read.get(rel):
             wrong.append(f"{rel}: changed although the rule changes nothing in it")
-    others = {k: v for k, v in _without_git(before).items() if k not in allowed}
-    now = {k: v for k, v in _without_git(after).items() if k not in allowed}
+    others = {k: v for k, v in before.items() if k not in allowed}
+    now = {k: v for k, v in after.items() if k not in allowed}
     if others != now:
         wrong.append("something besides the patched files changed: " + _diff(others, now))
     if c.git and c.mode == "commit":
         status = git(c.tree, "status", "--porcelain")
         if status.strip():
             wrong.append(f"--commit left changes: {status!r}")
-
-
-def _without_git(s: Dict[str, tuple]) -> Dict[str, tuple]:
-    return s
 
 
 def _diff(a: Dict[str, tuple], b: Dict[str, tuple]) -> str:
@@ -713,13 +709,13 @@ def _roundtrip(c: Case, read: Dict[str, Optional[bytes]], before: Dict[str, tupl
     states = {p["state"] for t in (again.report or {"trees": []})["trees"] for p in t["patches"]}
     if again.rc != 0 or not states <= {"already-applied", "not-needed", "not-present", "fixed-upstream"}:
         verdict.wrong.append(f"a second run: exit {again.rc}, states {sorted(states)}: {again.err[:200]}")
-    elif _without_git(snap(c.dir)) != _without_git(mid):
+    elif snap(c.dir) != mid:
         verdict.wrong.append("a second run changed the tree")
     back = run_in_process(cli_args(c, "--reverse"))
     end = snap(c.dir)
     if back.rc != 0:
         verdict.wrong.append(f"--reverse failed: {back.err.strip()[:300]}")
-    elif c.mode != "commit" and _without_git(end) != _without_git(before):
+    elif c.mode != "commit" and end != before:
         verdict.wrong.append("--reverse did not give the tree back: " + _diff(before, end))
     elif c.mode == "commit":
         for rel in c.base.touched:

@@ -3,11 +3,14 @@ apply/reverse/commit the patches, all or nothing.
 
 1. **open** every tree, and repair what an interrupted earlier run left (:mod:`.journal`);
 2. **validate** before any planning: the layout and version (:mod:`.layout`), the selected patch files
-   (sha256, paths inside the tree; :mod:`.select`), the rule the models patches come from, local changes
+   (sha256, paths inside the tree; :mod:`.select`), the rule the models patches come from, where each
+   touched path really is and that it can be read (the link policy, :mod:`.treefiles`), local changes
    in touched files (refused unless ``allow_dirty``; our own earlier result does not count);
 3. **plan** every tree in a scratch workspace (:mod:`.planner`); a conflict stops the run with every tree
-   unchanged;
-4. unless ``check``: **write** every tree through its journal, so that even a killed run leaves a state
+   unchanged; a status is claimed only with the evidence :mod:`.evidence` asks for;
+4. **verify** (also with ``check``): every touched file is still what the plan was made from, and every
+   file that changes can be replaced;
+5. unless ``check``: **write** every tree through its journal, so that even a killed run leaves a state
    the next run repairs.
 
 So a failing patch k of n leaves every tree byte-identical to how it started, and a second run finds
