@@ -249,3 +249,20 @@ def test_a_run_killed_while_patching_through_a_link_is_finished_by_the_next(tmp_
         assert not (tree / ".deeplab-nnapi-journal").exists(), k
         k += 1
     assert k > 2  # the run wrote a journal and the file, and was killed after each
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('int f() { return "}"[0] + \'}\'; }  // }\n/* { */\n', None),  # literals and comments do not count
+    ('auto s = R"x(a { b)x";\nint f() { return 0; }\n', None),  # a raw string
+    ("#if A\nvoid f() {\n#else\nvoid g() {\n#endif\n}\n", None),  # the first branch of a conditional
+    ("namespace n {\nint f() { return 1'000; }\n}\n", None),  # a digit separator
+    ("namespace n {\nvoid f() {\n", "is not closed (the file ends early)"),  # a file cut short
+    ("void f() { g(); }}\n", "an unmatched '}'"),
+    ('void f() { puts("a\n', "a string opened at line 1 is not closed"),
+    ("/* a comment\n", "a comment opened at line 1 is not closed"),
+])
+def test_the_completeness_check_reads_cpp_as_written(text, problem):
+    from deeplab_nnapi.patching.evidence import unbalanced
+
+    got = unbalanced(text)
+    assert (got is None) if problem is None else (got is not None and problem in got), got

@@ -41,13 +41,38 @@ def _ident_char(c: str) -> bool:
     return c.isalnum() or c == "_"
 
 
+_DIRECTIVE = re.compile(r"[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
+
+
+def _skip_other_branch(text: str, i: int) -> int:
+    """From an ``#else``/``#elif`` line at ``i``: where its ``#endif`` line ends (only the first branch of
+    a conditional is counted: both branches may open the same brace)."""
+    depth = 0
+    for m in re.finditer(r"(?m)^[ \t]*#[ \t]*(if|ifdef|ifndef|endif)\b.*$", text[i:]):
+        if m.group(1) == "endif":
+            if depth == 0:
+                return i + m.end()
+            depth -= 1
+        else:
+            depth += 1
+    return len(text)
+
+
 def unbalanced(text: str) -> Optional[str]:
     """Where the braces, parentheses and brackets of C-like ``text`` stop balancing (outside comments,
-    string and character literals), or None when they balance (the file is complete)."""
+    string and character literals, counting the first branch of each preprocessor conditional), or None
+    when they balance (the file is complete)."""
     stack = []
     i, n, line = 0, len(text), 1
     while i < n:
         c = text[i]
+        if (i == 0 or text[i - 1] == "\n") and (m := _DIRECTIVE.match(text, i)):
+            if m.group(1) in ("else", "elif"):
+                nl = text.find("\n", i)
+                end = _skip_other_branch(text, n if nl < 0 else nl + 1)
+                line += text.count("\n", i, end)
+                i = end
+                continue
         if c == "\n":
             line += 1
         elif c == "/" and text.startswith("//", i):
