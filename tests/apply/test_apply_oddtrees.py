@@ -221,7 +221,7 @@ def test_a_run_killed_while_patching_through_a_link_is_finished_by_the_next(tmp_
     script = Path(__file__).resolve().parents[2] / "tools" / "apply_patches.py"
 
     def run(tree, kill=None):
-        env = {**os.environ, **GIT_ENV}
+        env = {**os.environ, **GIT_ENV, "TMPDIR": str(tmp_path / "tmp")}  # what a killed run leaves, removed
         env.pop("DEEPLAB_NNAPI_TEST_KILL_AFTER_WRITES", None)
         if kill is not None:
             env["DEEPLAB_NNAPI_TEST_KILL_AFTER_WRITES"] = str(kill)
@@ -233,6 +233,7 @@ def test_a_run_killed_while_patching_through_a_link_is_finished_by_the_next(tmp_
         tree = _tree(tmp_path / name, tf, repo=False)
         return tree, _link_inside(tree, ot.NNAPI)
 
+    (tmp_path / "tmp").mkdir()
     ref, ref_real = make("ref")
     assert run(ref).returncode == 0
     k = 1
