@@ -257,6 +257,97 @@ def parse_hunks(patch: bytes) -> Dict[str, dict]:
     return out
 
 
+def delegate_file(patch: bytes, drop_check: bool = False) -> Dict[str, str]:
+    """For each file a (TensorFlow) patch modifies: a *complete* C++ text around the hunks' context and
+    removed lines: namespaces, a function, a switch whose AVERAGE_POOL_2D case holds the hunks, other
+    cases, every brace closed. What the evidence for fixed-upstream looks at (the case label, balanced
+    braces) is there, as in a real delegate. ``drop_check`` leaves out the check itself (the ``if``/
+    ``Expect`` statement holding the 256 comparison), as TF 1.13/1.14 and forks that removed it."""
+    from deeplab_nnapi.patching.evidence import unbalanced
+
+    out = {}
+    for path, info in parse_hunks(patch).items():
+        body: List[str] = []
+        for h in info["hunks"]:
+            body.extend(h["old"])
+        if drop_check:
+            body = _without_check(body)
+        opened = _open_brackets("\n".join(body))
+        closers = [{"{": "}", "(": ")", "[": "]"}[c] for c in reversed(opened)]
+        tail = []
+        if body and body[-1].rstrip().endswith(")") and "return" in body[-1]:  # shape a: a lambda follows
+            tail.append("          { return kTfLiteOk; };")
+        lines = [
+            "// Test fixture: a delegate-like text built around a patch's own hunk (not upstream code).",
+            '#include "tensorflow/lite/delegates/nnapi/nnapi_delegate.h"',
+            "",
+            "namespace tflite {",
+            "namespace delegate {",
+            "namespace nnapi {",
+            "",
+            "bool NNAPIDelegateKernel::Validate(const TfLiteContext* context, int builtin_code, int version,",
+            "                                   bool is_accelerator_specified) {",
+            "  OpValidationContext val_ctx{true, nullptr};",
+            "  switch (builtin_code) {",
+            "    case kTfLiteBuiltinAdd: {",
+            "      ExpectMaxOpVersion(version, 2, &val_ctx);",
+            "    } break;",
+            "    case kTfLiteBuiltinAveragePool2d: {",
+            "      ExpectMaxOpVersion(version, 2, &val_ctx);",
+            "      ExpectIsFloatOrQuant8Operator(context, node, &val_ctx);",
+            *body,
+            *tail,
+            *("      " + c + (";" if c == ")" else "") for c in closers),
+            *([] if any(re.match(r"\s*\} break;", ln) for ln in body) else ["    } break;"]),
+            "    case kTfLiteBuiltinMaxPool2d: {",
+            "      ExpectMaxOpVersion(version, 2, &val_ctx);",
+            "      ExpectIsFloatOrQuant8Operator(context, node, &val_ctx);",
+            "    } break;",
+            "    default:",
+            "      return false;",
+            "  }",
+            "  return val_ctx.is_valid;",
+            "}",
+            "",
+            *(f"// filler line {i} (test fixture)" for i in range(40)),
+            "",
+            "}  // namespace nnapi",
+            "}  // namespace delegate",
+            "}  // namespace tflite",
+        ]
+        text = "\n".join(lines) + "\n"
+        problem = unbalanced(text)
+        assert problem is None, f"fixture for {path}: {problem}"
+        out[path] = text
+    return out
+
+
+def _open_brackets(text: str) -> List[str]:
+    stack: List[str] = []
+    pairs = {"}": "{", ")": "(", "]": "["}
+    for c in re.sub(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*', "", text):
+        if c in "{([":
+            stack.append(c)
+        elif c in pairs and stack and stack[-1] == pairs[c]:
+            stack.pop()
+    return stack
+
+
+def _without_check(body: List[str]) -> List[str]:
+    """The lines without the statement that holds the 256 comparison (an ``if`` block or an ``Expect``)."""
+    k = next(i for i, ln in enumerate(body) if "256" in ln)
+    start = k
+    while start > 0 and not re.match(r"\s*(if \(|Expect\()", body[start]):
+        start -= 1
+    depth, end = 0, start
+    for end in range(start, len(body)):
+        depth += body[end].count("(") + body[end].count("{") - body[end].count(")") - body[end].count("}")
+        if depth <= 0 and body[end].rstrip().endswith((";", "}")):
+            break
+    kept = body[:start] + body[end + 1 :]
+    return kept
+
+
 class TFWorld:
     """A synthetic TensorFlow-like git repo plus a two-patch manifest against it."""
 
@@ -294,6 +385,7 @@ class TFWorld:
                     order=1,
                     touches=[NNAPI],
                     fixed_marker=r"pool_area > 256",
+                    fixed_evidence=r"case kSyntheticAveragePool:",
                 ),
                 dict(
                     name="tf-other",

@@ -9,6 +9,7 @@ import json
 import pytest
 from apply_helpers import (
     REAL_MANIFEST,
+    delegate_file,
     make_repo,
     postimage_from_patch,
     preimage_from_patch,
@@ -117,14 +118,44 @@ def test_reindented_fork_is_patched_ignoring_whitespace(cli, tmp_path):
     assert _report(cli, tree, "2.14")[1]["patches"][0]["state"] == "already-applied"
 
 
-def test_a_text_without_the_check_is_fixed_upstream_with_no_shape(cli, tmp_path):
+@pytest.mark.parametrize("shape", ["a", "b0", "b", "c"])
+def test_a_text_without_the_check_is_fixed_upstream_with_no_shape(cli, tmp_path, shape):
     """TF 1.13/1.14 and forks that dropped the check: nothing to do, and no shape is claimed for the text."""
-    patch = _shape("c")
-    (path, text), = preimage_from_patch(patch.path.read_bytes()).items()
-    gone = text.replace("builtin->filter_width * builtin->filter_height <= 256", "true")
+    patch = _shape(shape)
+    (path, gone), = delegate_file(patch.path.read_bytes(), drop_check=True).items()
     tree = make_repo(tmp_path / "gone", {path: gone})
     before = _bytes(tree)
     rc, rep = _report(cli, tree, "2.x")
     got = rep["patches"][0]
     assert rc == 0 and (got["state"], got["shape"], rep["shape"]) == ("fixed-upstream", None, None)
+    assert _bytes(tree) == before
+
+
+@pytest.mark.parametrize(
+    "how, why",
+    [
+        ("neutered", "a trace of the check"),  # the comparison replaced by `true`: the message is still there
+        ("other-limit", "a trace of the check"),  # a fork's own limit (1024): DeepLab's pool is still refused
+        ("cut", "looks incomplete"),  # the file cut short before the check
+        ("no-case", "code the check lives in is not there"),  # not a delegate text at all
+    ],
+)
+def test_fixed_upstream_needs_evidence(cli, tmp_path, how, why):
+    """fixed-upstream is a claim about the text: anything short of a complete delegate text without any
+    trace of the check is a conflict naming why (never fixed-upstream, never a change)."""
+    patch = _shape("c")
+    (path, text), = delegate_file(patch.path.read_bytes()).items()
+    comparison = "builtin->filter_width * builtin->filter_height <= 256"
+    text = {
+        "neutered": text.replace(comparison, "true"),
+        "other-limit": text.replace("<= 256", "<= 1024"),
+        "cut": text[: text.index(comparison)],
+        "no-case": "// an empty file\n",
+    }[how]
+    tree = make_repo(tmp_path / how, {path: text})
+    before = _bytes(tree)
+    rc, rep = _report(cli, tree, "2.x")
+    got = rep["patches"][-1]
+    assert rc == 1 and got["state"] == "conflict", got
+    assert why in got["message"] and "not fixed upstream either" in got["message"]
     assert _bytes(tree) == before

@@ -40,6 +40,14 @@ back) by the next run, which says so. Running twice is harmless: the second run 
 """
 
 EPILOG = """\
+symbolic links (for every mode, both kinds of tree): a touched file that is (or lies under) a symlink
+whose target is inside the tree is patched through it: the target is read and written, the link kept,
+and the report names both. A link leaving the tree is refused unless --follow-symlinks (never with
+--commit); a dangling link, a loop, a directory, a file or folder that cannot be read (or, when it would
+change, written) is refused with one line naming it. fixed-upstream and not-needed are claimed only on
+text that was read and shows it (see patches/manifest.toml); a file that changes during the run is an
+error.
+
 strategies reported per patch: clean, clean-ignore-whitespace (a re-indented fork), 3way (drifted
 vendor tree, pre-image blob in the repository's history), rule (models: no patch fits, the rule edited the
 calls), already-applied, fixed-upstream (the check is already gone), not-needed (nothing to change in that
@@ -47,7 +55,8 @@ file), not-present (an optional file the tree's layout lacks).
 
 exit codes: 0 done / already applied / would apply (--check); 1 a patch does not apply (nothing
 changed), or --check found an interrupted run; 2 bad usage or input (unknown version, dirty tree, sha256
-mismatch, path outside the tree).
+mismatch, path outside the tree, a refused symlink, an unreadable or unwritable file, a file changed during
+the run).
 
 examples:
   %(prog)s --tf-version 2.x --tf-dir ~/src/tensorflow
@@ -107,6 +116,12 @@ def build_parser() -> ArgumentParser:
     )
     m.add_argument(
         "--list", action="store_true", help="list the manifest's patches (for --tf-version if given)"
+    )
+    m.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="patch through a symlink whose target is outside the tree (a link inside the tree is always "
+        "followed; without this flag one that leaves it is refused)",
     )
     m.add_argument(
         "--allow-dirty",
@@ -191,6 +206,8 @@ def _print_list(patches: List[Patch], as_json: bool) -> None:
                         "layout": p.layout if p.target == "tensorflow" else None,
                         "shape": p.shape,
                         "fixed_marker": p.fixed_marker,
+                        "fixed_evidence": p.fixed_evidence,
+                        "check_traces": list(p.check_traces),
                     }
                     for p in patches
                 ]
@@ -219,6 +236,12 @@ def _summary(report: RunReport) -> List[str]:
         changed = f"; {len(t.changed_files)} file(s) changed" if t.changed_files else ""
         if t.recovered:
             lines.append(f"{t.target} {t.path}: {t.recovered}")
+        for link in t.links:
+            if link["links"]:
+                chain = "; ".join(f"{x['link']} -> {x['target']}" for x in link["links"])
+                where = "inside the tree" if link["inside"] else "outside the tree"
+                lines.append(f"{t.target} {t.path}: {link['path']} is a symlink ({chain}); the file read and "
+                             f"patched through it is {link['file']} ({where})")
         kind = ""
         if t.target == "tensorflow":
             kind = f" [{t.layout}{', ' + t.version if t.version else ''}; {t.version_source}" + (
@@ -267,7 +290,12 @@ def _body(argv: Optional[Sequence[str]]) -> int:
     if args.models_dir is not None:
         jobs.append(TreeJob("models", args.models_dir))
     opts = RunOptions(
-        check=args.check, reverse=args.reverse, commit=args.commit, allow_dirty=args.allow_dirty, log=log
+        check=args.check,
+        reverse=args.reverse,
+        commit=args.commit,
+        allow_dirty=args.allow_dirty,
+        log=log,
+        follow_symlinks=args.follow_symlinks,
     )
     report = run_jobs(manifest, jobs, opts)
     if args.json:

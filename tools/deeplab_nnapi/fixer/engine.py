@@ -34,6 +34,12 @@ REWRITES: Dict[str, RewriteFn] = {
     "resize_align_corners": resize_align_corners,
     "pool_mean": pool_mean,
 }
+#: The inputs and outputs each rewrite reads (how many of each, from the first): they must be there.
+READS: Dict[str, Tuple[int, int]] = {
+    "argmax_int32": (1, 1),
+    "resize_align_corners": (2, 1),
+    "pool_mean": (1, 1),
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,13 @@ def _candidates(model: TFLiteModel, plan: DelegationPlan, table: FixTable, sourc
             skipped.append(Skipped(ref.op, ref.op_type, ref.reason, "no rewrite rule for this refusal"))
             continue
         op = model.operators[ref.op]
+        n_in, n_out = READS.get(rule.rewrite, (1, 1))
+        if len(op.inputs) < n_in or len(op.outputs) < n_out or any(
+            model.tensor(t) is None for t in (*op.inputs[:n_in], *op.outputs[:n_out])
+        ):
+            raise UsageError(f"{source}: op {ref.op} {ref.op_type}: cannot rewrite: it needs {n_in} input(s) "
+                             f"and {n_out} output(s), it has inputs {list(op.inputs)} and outputs "
+                             f"{list(op.outputs)} of {len(model.tensors)} tensors; not a valid model")
         if op.version > rule.max_version:
             raise UsageError(f"{source}: op {ref.op} {ref.op_type} has version {op.version}; "
                              f"the fixer knows versions 1..{rule.max_version}")

@@ -74,6 +74,10 @@ class GraphEditor:
         if dtype is None:
             return None
         raw = np.asarray(buf.data, dtype=np.uint8).tobytes()
+        size = np.dtype(dtype).itemsize
+        if len(raw) % size:
+            raise UsageError(f"tensor {index} '{self.name(index)}': its constant data ({len(raw)} bytes) is "
+                             f"not a whole number of {self.type_name(index)} values; not a valid model")
         return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
 
     def consumers(self, index: int) -> List[Any]:

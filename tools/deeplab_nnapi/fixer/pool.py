@@ -46,12 +46,22 @@ def pool_mean(ctx: RuleContext, op: Any, index: int, rule: Rule) -> RewriteRecor
         raise ctx.mismatch(index, rule.op_type, "input and output quantization differ")
     _, zps = ed.quant(src)
     zero_point = zps[0] if zps else 0
+    if any(d <= 0 for d in in_shape + out_shape):
+        raise ctx.mismatch(index, rule.op_type, f"shapes {in_shape} -> {out_shape} have empty sizes")
     _, h, w, _ = in_shape
     fh, fw = int(o.filterHeight), int(o.filterWidth)
+    if fh <= 0 or fw <= 0 or int(o.strideH) <= 0 or int(o.strideW) <= 0:
+        raise ctx.mismatch(index, rule.op_type, f"a {fh}x{fw} window with stride {o.strideH}x{o.strideW}")
+    if fh * fw * in_shape[3] > _MAX_WEIGHTS:
+        raise ctx.mismatch(index, rule.op_type, f"a {fh}x{fw} window over {in_shape[3]} channels: the "
+                           f"equivalent weights would be {fh * fw * in_shape[3]} values")
     if out_shape[1:3] == [1, 1] and fh >= h and fw >= w:
         return _mean(ctx, op, index, rule, src, out, h * w)
     return _depthwise(ctx, op, index, rule, src, out, fh, fw, zero_point)
 
+
+#: The most weights an equivalent DEPTHWISE_CONV_2D may get (DeepLab's largest: 65x65x256 = 1.1 M).
+_MAX_WEIGHTS = 1 << 24
 
 #: The filter value that stands for 1/N (with scale 1/(value*N)): more accumulator bits, exact rounding.
 _WEIGHT_ONE = {"UINT8": 1 << 7, "INT8": 1 << 6}

@@ -87,6 +87,8 @@ def resize_align_corners(ctx: RuleContext, op: Any, index: int, rule: Rule) -> R
         raise ctx.mismatch(index, rule.op_type, "the size input is not a constant int32 pair")
     if len(in_shape) != 4 or len(out_shape) != 4 or out_shape[1:3] != [int(size[0]), int(size[1])]:
         raise ctx.mismatch(index, rule.op_type, f"shapes {in_shape} -> {out_shape} are not static NHWC")
+    if any(d <= 0 for d in in_shape + out_shape):
+        raise ctx.mismatch(index, rule.op_type, f"shapes {in_shape} -> {out_shape} have empty sizes")
     type_name = ed.type_name(src)
     axes = [plan_axis("height", in_shape[1], out_shape[1], type_name),
             plan_axis("width", in_shape[2], out_shape[2], type_name)]
@@ -95,9 +97,12 @@ def resize_align_corners(ctx: RuleContext, op: Any, index: int, rule: Rule) -> R
         why = "; ".join(a.why for a in axes if not a.exact)
         raise UsageError(f"{ctx.source}: op {index} RESIZE_BILINEAR: no exact rewrite ({why}); "
                          "--approximate allows align_corners=False alone")
+    targets = (axes[0].target, axes[1].target)
+    if max(targets) >= 1 << 31 or out_shape[0] * targets[0] * targets[1] * out_shape[3] >= 1 << 31:
+        raise ctx.mismatch(index, rule.op_type, f"the align_corners=False size {targets[0]}x{targets[1]} "
+                           "is too large for a tensor")
     opts.alignCorners = False
     exactness = "exact" if exact else "approximate"
-    targets = (axes[0].target, axes[1].target)
     why = "; ".join(a.why for a in axes)
     if targets == (out_shape[1], out_shape[2]):
         return RewriteRecord(index, rule.op_type, rule.rewrite,

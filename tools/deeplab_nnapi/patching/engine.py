@@ -3,11 +3,14 @@ apply/reverse/commit the patches, all or nothing.
 
 1. **open** every tree, and repair what an interrupted earlier run left (:mod:`.journal`);
 2. **validate** before any planning: the layout and version (:mod:`.layout`), the selected patch files
-   (sha256, paths inside the tree; :mod:`.select`), the rule the models patches come from, local changes
+   (sha256, paths inside the tree; :mod:`.select`), the rule the models patches come from, where each
+   touched path really is and that it can be read (the link policy, :mod:`.treefiles`), local changes
    in touched files (refused unless ``allow_dirty``; our own earlier result does not count);
 3. **plan** every tree in a scratch workspace (:mod:`.planner`); a conflict stops the run with every tree
-   unchanged;
-4. unless ``check``: **write** every tree through its journal, so that even a killed run leaves a state
+   unchanged; a status is claimed only with the evidence :mod:`.evidence` asks for;
+4. **verify** (also with ``check``): every touched file is still what the plan was made from, and every
+   file that changes can be replaced;
+5. unless ``check``: **write** every tree through its journal, so that even a killed run leaves a state
    the next run repairs.
 
 So a failing patch k of n leaves every tree byte-identical to how it started, and a second run finds
@@ -16,13 +19,14 @@ every patch already applied and changes nothing.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from deeplab_nnapi.errors import UsageError
-from deeplab_nnapi.patching import journal
+from deeplab_nnapi.patching import journal, treefiles
 from deeplab_nnapi.patching.gitops import ScratchIndex, Tree
 from deeplab_nnapi.patching.layout import TreeLayout, detect
 from deeplab_nnapi.patching.manifest import Manifest
@@ -58,7 +62,7 @@ def _foreign_changes(tree: Tree, groups: List[List[LoadedPatch]], rule, dirty: L
         foreign = []
         for entry in dirty:
             rel = entry[3:]
-            if " -> " in rel:
+            if " -> " in rel or rel.endswith(" (symlink)"):
                 foreign.append(entry)
                 continue
             got = tree.read_worktree(rel)
@@ -82,9 +86,38 @@ def _foreign_changes(tree: Tree, groups: List[List[LoadedPatch]], rule, dirty: L
         scratch.close()
 
 
+def _resolve_touched(tree: Tree, paths: List[str], opts: RunOptions, log) -> None:
+    """Apply the link policy (:mod:`.treefiles`) to every touched path before anything is planned: a
+    refused link, a directory, a folder the run cannot read is an error naming it (exit 2)."""
+    seen = {}
+    for rel in paths:
+        res = tree.resolve(rel)
+        if res is None:
+            continue
+        other = seen.get(res.ident)
+        if other is not None:
+            raise UsageError(
+                f"{tree.path}: {other} and {rel} are the same file ({res.shown_real}); refused"
+            )
+        seen[res.ident] = rel
+        tree.read_worktree(rel)  # a file the run cannot read is named now, before git calls it changed
+        if res.linked and not res.inside and opts.commit:
+            raise UsageError(
+                f"{rel}: the symlink {res.chain()} leads outside the tree; --commit cannot record a file "
+                "outside the repository; refused"
+            )
+        if res.linked:
+            where = "inside the tree" if res.inside else "OUTSIDE the tree (--follow-symlinks)"
+            log(f"{tree.path}: {rel}: symlink {res.chain()}, {where}: patched through it (that file is "
+                "read and written, the link is kept)")
+        elif res.nlink > 1:
+            log(f"{tree.path}: {rel} has {res.nlink} hard links; it is replaced, the other names keep "
+                "the old text")
+
+
 def _require_models_tree(tree: Tree, paths: List[str]) -> None:
     """Bad input (exit 2), not a conflict: a --models-dir where no file any models patch touches exists."""
-    if paths and not any((tree.path / rel).is_file() for rel in paths):
+    if paths and not any(tree.resolve(rel) is not None for rel in paths):
         raise UsageError(
             f"--models-dir {tree.path}: none of the files the patches touch exists ({paths[0]}, ...); "
             "is this the top of a tensorflow/models tree?"
@@ -140,6 +173,8 @@ def _prepare(
     paths = group_paths(loaded)
     if rule is not None:
         paths = sorted(set(paths) | {f.path for f in rule.files})
+    _resolve_touched(tree, paths, opts, opts.log or (lambda m: None))
+    report.links = [r.to_json() for r in tree.resolved()]
     if job.target == "models":
         _require_models_tree(tree, paths)
     if opts.commit and tree.plain:
@@ -167,6 +202,7 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
         prepared = []
         for job in jobs:
             tree = Tree.open(job.path, label=f"--{'tf' if job.target == 'tensorflow' else 'models'}-dir")
+            tree.follow_symlinks = opts.follow_symlinks
             trees.append(tree)
             treport = TreeReport(
                 job.target,
@@ -191,9 +227,11 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
             pre.report.head_before = pre.report.head_after = planner.base
             if not planner.run():
                 return report
+        _between_plan_and_write(planners)
+        changes = _changes(planners)
         if opts.check:
             return report
-        _write(planners, direction)
+        _write(planners, direction, changes)
         return report
     finally:
         for pl in planners:
@@ -203,22 +241,71 @@ def run_jobs(manifest: Manifest, jobs: Sequence[TreeJob], opts: RunOptions) -> R
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _write(planners: List[Planner], direction: str) -> None:
-    changes = []
+def _between_plan_and_write(planners: List[Planner]) -> None:
+    """Nothing; tests replace it to change a file between the plan and the write (or, with --check, the
+    check that the plan's files are still there as read)."""
+
+
+def _changes(planners: List[Planner]) -> List[Tuple[Planner, List[Tuple[str, object, object]]]]:
+    """Per tree, the files the plan changes, after making sure that (1) every touched file is still what
+    the plan was made from (read again, through its links resolved again) and (2) every file that changes
+    can be replaced, with its folder and the journal's. Either failing is an error naming the file (exit
+    2), before anything is written; ``--check`` reports it too."""
+    out = []
     for pl in planners:
         files = []
         for rel, new in pl.final_states().items():
+            try:
+                pl.tree.resolve(rel, fresh=True)
+            except UsageError as exc:
+                raise UsageError(f"{exc}; nothing was changed, run again") from None
             old = pl.tree.read_worktree(rel)
+            if old != pl.ws.loaded.get(rel):
+                raise UsageError(
+                    f"{_shown(pl.tree, rel)} changed during the run (its text is not what the plan was made "
+                    "from); nothing was changed, run again"
+                )
             if old != new:
                 files.append((rel, old, new))
+        for rel, _, _ in files:
+            why = treefiles.writable_problem(pl.tree.resolve(rel), pl.tree.path, rel)
+            if why is not None:
+                raise UsageError(f"{pl.tree.path}: {why}")
+        if files or (pl.opts.commit and pl.commits):
+            where = journal.journal_dir(pl.tree).parent
+            if not os.access(where, os.W_OK | os.X_OK):
+                raise UsageError(f"{where}: not writable (the run's journal goes there); refused, nothing "
+                                 "was changed")
+        out.append((pl, files))
+    return out
+
+
+def _shown(tree: Tree, rel: str) -> str:
+    res = tree.resolve(rel)
+    if res is not None and res.linked:
+        return f"{tree.path / rel} (-> {res.shown_real})"
+    return str(tree.path / rel)
+
+
+def _write(planners: List[Planner], direction: str, planned) -> None:
+    changes = []
+    for pl, files in planned:
         head = (pl.base, pl.parent) if pl.opts.commit and pl.commits else None
         if files or head:
-            changes.append(journal.TreeChange(pl.tree, direction, files, head, pl.paths if head else []))
+            reset = sorted({q for p in pl.paths for q in (p, pl.tree.git_path(p)) if q}) if head else []
+            changes.append(journal.TreeChange(pl.tree, direction, files, head, reset))
     journal.commit_changes(changes)
     for pl in planners:
         ch = next((c for c in changes if c.tree is pl.tree), None)
         if ch is None:
             continue
-        pl.report.changed_files = [rel for rel, _, _ in ch.files]
+        pl.report.changed_files = [_changed_name(pl.tree, rel) for rel, _, _ in ch.files]
         if ch.head:
             pl.report.head_after = ch.head[1]
+
+
+def _changed_name(tree: Tree, rel: str) -> str:
+    """The file that changed on disk: the touched path, or the target of the symlink it was patched
+    through (relative to the tree, or absolute outside it)."""
+    res = tree.resolve(rel)
+    return res.shown_real if res is not None and res.linked else rel

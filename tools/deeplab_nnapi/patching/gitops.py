@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import git
 
 from deeplab_nnapi.errors import CheckFailed, UsageError
+from deeplab_nnapi.patching import treefiles
+from deeplab_nnapi.patching.treefiles import Resolved
 
 
 @dataclass
@@ -94,6 +95,10 @@ class Tree:
         self._scratch = scratch
         #: for a plain tree inside another repository: (that repository, this tree's path in it)
         self.outer = outer
+        #: --follow-symlinks: a touched path whose link leaves the tree is patched through (see treefiles)
+        self.follow_symlinks = False
+        self._resolved: Dict[str, Optional[Resolved]] = {}
+        self._blobs: Dict[str, bytes] = {}
 
     # -- opening ----------------------------------------------------------------------------------
     @classmethod
@@ -121,7 +126,9 @@ class Tree:
         # wrong root, but the enclosing repository still tells which touched files have local edits.
         outer = (repo, path.relative_to(top).as_posix()) if repo is not None else None
         scratch = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-git-"))
-        return cls(path, git.Repo.init(scratch, bare=True), plain=True, scratch=scratch, outer=outer)
+        # an empty template: no sample hooks to copy (and delete again)
+        repo = git.Repo.init(scratch, bare=True, template="", allow_unsafe_options=True)
+        return cls(path, repo, plain=True, scratch=scratch, outer=outer)
 
     def close(self) -> None:
         self.repo.close()
@@ -165,21 +172,43 @@ class Tree:
 
     def dirty(self, paths: Iterable[str]) -> List[str]:
         """Touched paths with local changes (staged, unstaged or untracked): 'XY path' lines, the paths
-        relative to this tree. A plain directory has none, unless it lies inside another repository."""
+        relative to this tree. A plain directory has none, unless it lies inside another repository.
+        A touched path reached through a symlink inside the tree is asked about under its target's path
+        (reported under the touched path); a changed symlink itself is reported as ``XY path (symlink)``;
+        a file outside the tree has no status here."""
         paths = sorted(set(paths))
         if not paths or (self.plain and self.outer is None):
             return []
+        back: Dict[str, str] = {}
+        ask: List[str] = []
+        for p in paths:
+            gp = self.git_path(p)
+            if gp is not None:
+                back.setdefault(gp, p)
+                ask.append(gp)
+            if gp != p:
+                ask.append(p)
         status = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--"]
         if not self.plain:
-            res = self.must(*status, *paths)
-            return [e for e in res.out.split("\0") if len(e) > 3]
-        outer, prefix = self.outer
-        out = self._outer_git(*status, *(f"{prefix}/{p}" for p in paths))
-        return [
-            e[:3] + e[3 + len(prefix) + 1 :] if e[3:].startswith(prefix + "/") else e
-            for e in out.split("\0")
-            if len(e) > 3
-        ]
+            entries = [e for e in self.must(*status, *sorted(set(ask))).out.split("\0") if len(e) > 3]
+        else:
+            outer, prefix = self.outer
+            out = self._outer_git(*status, *(f"{prefix}/{p}" for p in sorted(set(ask))))
+            entries = [
+                e[:3] + e[3 + len(prefix) + 1 :] if e[3:].startswith(prefix + "/") else e
+                for e in out.split("\0")
+                if len(e) > 3
+            ]
+        out_entries = []
+        for e in entries:
+            name = e[3:]
+            if name in back:
+                out_entries.append(e[:3] + back[name])
+            elif name in paths:
+                out_entries.append(e + " (symlink)")
+            else:
+                out_entries.append(e)
+        return out_entries
 
     def _outer_git(self, *args: str, binary: bool = False):
         """Output of ``git ARGS`` in the enclosing repository; raises CheckFailed on a non-zero exit."""
@@ -192,17 +221,26 @@ class Tree:
 
     def head_index_info(self, paths: Sequence[str]) -> str:
         """``git update-index --index-info`` lines for ``paths`` as they are in HEAD (of the enclosing
-        repository for a plain tree inside one; their blobs are copied into this tree's object store)."""
+        repository for a plain tree inside one; their blobs are copied into this tree's object store).
+        A path reached through a symlink inside the tree gets its target's entry."""
+        back: Dict[str, str] = {}
+        for p in paths:
+            gp = self.git_path(p)
+            if gp is not None:
+                back.setdefault(gp, p)
+        asked = sorted(back)
+        if not asked:
+            return ""
         head = self.head()
         if head:
-            listing = self.must("ls-tree", "-z", "--full-tree", head, "--", *paths).out
+            listing = self.must("ls-tree", "-z", "--full-tree", head, "--", *asked).out
             strip = ""
         elif self.outer is not None:
             prefix = self.outer[1]
             if not execute(self.outer[0], ("rev-parse", "--verify", "-q", "HEAD^{commit}")).ok:
                 return ""  # no commit yet: every touched file counts as a local change
             listing = self._outer_git(
-                "ls-tree", "-z", "--full-tree", "HEAD", "--", *(f"{prefix}/{p}" for p in paths)
+                "ls-tree", "-z", "--full-tree", "HEAD", "--", *(f"{prefix}/{p}" for p in asked)
             )
             strip = prefix + "/"
         else:
@@ -219,7 +257,7 @@ class Tree:
                 name = name[len(strip) :]
                 data = self._outer_git("cat-file", "blob", sha, binary=True)
                 sha = self.must("hash-object", "-w", "--stdin", stdin=data).out.strip()
-            info.append(f"{mode} {sha}\t{name}\n")
+            info.append(f"{mode} {sha}\t{back.get(name, name)}\n")
         return "".join(info)
 
     def has_object(self, abbrev: str, kind: str = "blob") -> bool:
@@ -227,28 +265,53 @@ class Tree:
             return True  # the null id of a created/deleted file
         return self.git("cat-file", "-e", f"{abbrev}^{{{kind}}}").ok
 
+    # -- the touched files (symlinks, permissions: see treefiles) ---------------------------------------
+    def resolve(self, rel: str, fresh: bool = False) -> Optional[Resolved]:
+        """Where the touched path ``rel`` really is (None: nothing there). Raises UsageError for what
+        the link policy refuses. Cached: ``fresh`` resolves again (and says when the answer changed)."""
+        if rel in self._resolved and not fresh:
+            return self._resolved[rel]
+        got = treefiles.resolve(self.path, rel, self.follow_symlinks)
+        if rel in self._resolved and _where(self._resolved[rel]) != _where(got):
+            now = "nowhere" if got is None else got.shown_real
+            raise UsageError(f"{self.path / rel} changed during the run (it now leads to {now})")
+        self._resolved[rel] = got
+        return got
+
+    def resolved(self) -> List[Resolved]:
+        """Every touched path resolved so far that is not the plain file its name says."""
+        return [r for r in self._resolved.values() if r is not None and (r.linked or r.nlink > 1)]
+
+    def git_path(self, rel: str) -> Optional[str]:
+        """The path git knows the touched file by: the link's target inside the tree, the path itself,
+        or None for a file outside the tree."""
+        res = self._resolved.get(rel)
+        if res is None:
+            return rel
+        return res.real_rel
+
     def read_worktree(self, rel: str) -> Optional[Tuple[bytes, str]]:
-        """(bytes, git mode) of a work-tree file, or None when missing."""
-        p = self.path / rel
-        try:
-            st = p.lstat()
-        except FileNotFoundError:
+        """(bytes, git mode) of a touched file, read through the links the policy allows; None when
+        missing. UsageError naming the file when it cannot be read."""
+        res = self.resolve(rel)
+        if res is None:
             return None
-        if stat.S_ISLNK(st.st_mode):
-            return os.readlink(p).encode(), "120000"
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"{p} is not a regular file")
-        mode = "100755" if st.st_mode & stat.S_IXUSR else "100644"
-        return p.read_bytes(), mode
+        return treefiles.read_file(res)
 
     def hash_blob(self, data: bytes) -> str:
         return self.must("hash-object", "-w", "--stdin", stdin=data).out.strip()
 
     def read_blob(self, sha: str) -> bytes:
-        return self.must("cat-file", "blob", sha, binary=True).out
+        if sha not in self._blobs:  # a blob never changes: read it once
+            self._blobs[sha] = self.must("cat-file", "blob", sha, binary=True).out
+        return self._blobs[sha]
 
     def committer_known(self) -> bool:
         return self.git("var", "GIT_COMMITTER_IDENT").ok
+
+
+def _where(res: Optional[Resolved]):
+    return None if res is None else res.real  # (a new inode is fine: the bytes are compared too)
 
 
 class ScratchIndex:
@@ -258,6 +321,8 @@ class ScratchIndex:
         self.tree = tree
         self.dir = Path(tempfile.mkdtemp(prefix="deeplab-nnapi-idx-"))
         self.file = self.dir / "index"
+        self._restores = 0
+        self._entries: Dict[tuple, Optional[Tuple[str, str]]] = {}
         if base_commit:
             self.tree.must("read-tree", base_commit, env=self.env)
 
@@ -268,11 +333,13 @@ class ScratchIndex:
     def git(self, *args: str, **kw) -> GitResult:
         return self.tree.git(*args, env=self.env, **kw)
 
-    def load_worktree(self, paths: Iterable[str]) -> None:
-        """Make the scratch entries of ``paths`` equal the work tree's current bytes."""
+    def load_worktree(self, paths: Iterable[str]) -> Dict[str, Optional[Tuple[bytes, str]]]:
+        """Make the scratch entries of ``paths`` equal the work tree's current bytes (read through the
+        links the policy allows); returns what was read, per path."""
         lines = []
+        read: Dict[str, Optional[Tuple[bytes, str]]] = {}
         for rel in sorted(set(paths)):
-            got = self.tree.read_worktree(rel)
+            got = read[rel] = self.tree.read_worktree(rel)
             if got is None:
                 lines.append(f"0 {'0' * 40}\t{rel}\n")
             else:
@@ -280,27 +347,46 @@ class ScratchIndex:
                 lines.append(f"{mode} {self.tree.hash_blob(data)}\t{rel}\n")
         if lines:
             self.tree.must("update-index", "--index-info", env=self.env, stdin="".join(lines).encode())
+        return read
 
     def snapshot(self) -> bytes:
         return self.file.read_bytes() if self.file.exists() else b""
 
     def restore(self, snap: bytes) -> None:
+        self._restores += 1
         if snap:
             self.file.write_bytes(snap)
         elif self.file.exists():
             self.file.unlink()
 
+    def _state(self) -> tuple:
+        """Changes whenever the index does: git replaces the file (a new inode) on every write, and
+        restore() counts its own."""
+        try:
+            st = os.stat(self.file)
+        except FileNotFoundError:
+            return (self._restores,)
+        return (self._restores, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     def entry(self, rel: str) -> Optional[Tuple[str, str]]:
         """(mode, sha) of a stage-0 entry, or None."""
+        key = (rel, self._state())
+        if key in self._entries:
+            return self._entries[key]
         res = self.git("ls-files", "-s", "-z", "--", rel)
+        found = None
         for rec in res.out.split("\0"):
             if not rec:
                 continue
             meta, _, name = rec.partition("\t")
             mode, sha, stage = meta.split()
             if name == rel and stage == "0":
-                return mode, sha
-        return None
+                found = (mode, sha)
+                break
+        if len(self._entries) > 256:
+            self._entries.clear()
+        self._entries[key] = found
+        return found
 
     def content(self, rel: str) -> Optional[bytes]:
         e = self.entry(rel)

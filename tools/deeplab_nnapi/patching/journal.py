@@ -67,8 +67,14 @@ def journal_dir(tree: Tree) -> Path:
 
 
 # -- writing one file of a tree ---------------------------------------------------------------------
+def _target(tree: Tree, rel: str) -> Path:
+    """The file written for the touched path ``rel``: through a symlink the policy allows, its target."""
+    res = tree.resolve(rel)
+    return res.real if res is not None else tree.path / rel
+
+
 def _write_file(tree: Tree, rel: str, new: FileState) -> None:
-    path = tree.path / rel
+    path = _target(tree, rel)
     old_bits = None
     try:
         st = path.lstat()
@@ -98,7 +104,7 @@ def _write_file(tree: Tree, rel: str, new: FileState) -> None:
 def _remove_temp_files(tree: Tree, rels: List[str]) -> None:
     """Temporary files an interrupted atomic write left beside the files (".<name>.*.tmp")."""
     for rel in rels:
-        p = tree.path / rel
+        p = _target(tree, rel)
         if p.parent.is_dir():
             for tmp in p.parent.glob(f".{p.name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
@@ -169,13 +175,32 @@ def write_journal(change: TreeChange) -> Path:
     return d
 
 
-def _do(change: TreeChange, forward: bool) -> None:
-    """Bring the tree to the after (forward) or before state; idempotent."""
+def _do(change: TreeChange, forward: bool, strict: bool = True) -> List[str]:
+    """Bring the tree to the after (forward) or before state; idempotent. A file that is at neither state
+    (someone changed it while the run was going) is never overwritten: ``strict`` raises UsageError naming
+    it, otherwise it is left as it is and named in the returned list."""
+    left = []
     for rel, before, after in change.files:
-        want = after if forward else before
-        if not _same(_state_of(change.tree, rel), want):
-            _write_file(change.tree, rel, want)
-            _wrote(rel)
+        want, other = (after, before) if forward else (before, after)
+        try:
+            change.tree.resolve(rel, fresh=True)  # a file replaced by a link meanwhile: not ours to write
+        except UsageError:
+            if strict:
+                raise
+            left.append(str(change.tree.path / rel))
+            continue
+        now = _state_of(change.tree, rel)
+        if _same(now, want):
+            continue
+        if not _same(now, other):
+            shown = _target(change.tree, rel)
+            if strict:
+                raise UsageError(f"{shown} changed during the run (it is neither as read nor as written); "
+                                 "it was left as it is")
+            left.append(str(shown))
+            continue
+        _write_file(change.tree, rel, want)
+        _wrote(rel)
     if change.head:
         old, new = change.head
         target, other = (new, old) if forward else (old, new)
@@ -184,6 +209,7 @@ def _do(change: TreeChange, forward: bool) -> None:
             _wrote("HEAD")
         reset_paths(change.tree, change.reset)
         _wrote("index")
+    return left
 
 
 def remove_journal(tree: Tree) -> None:
@@ -207,7 +233,7 @@ def commit_changes(changes: List[TreeChange]) -> None:
         problems = []
         for ch in reversed(written):
             try:
-                _do(ch, forward=False)
+                _do(ch, forward=False, strict=False)  # a file someone else changed meanwhile stays theirs
                 remove_journal(ch.tree)
             except (OSError, ToolError) as err:
                 problems.append(f"{ch.tree.path} ({err}; journal kept in {journal_dir(ch.tree)})")
@@ -217,6 +243,8 @@ def commit_changes(changes: List[TreeChange]) -> None:
             ) from None
         if isinstance(exc, OSError):
             raise CheckFailed(f"writing the patched files failed ({exc}); every file was restored") from None
+        if isinstance(exc, UsageError):
+            raise UsageError(f"{exc}; what this run had written was put back, nothing was changed") from None
         raise
     for ch in changes:
         remove_journal(ch.tree)

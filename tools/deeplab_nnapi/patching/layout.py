@@ -31,6 +31,7 @@ from deeplab_nnapi.patching.tfversion import (
     find_tree_version,
     version_from_request,
 )
+from deeplab_nnapi.patching.treefiles import entry_exists
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,9 @@ def _litert_version(tree: Path) -> Tuple[Optional[str], str]:
     parts = []
     for rel, rx in LITERT_VERSION_FILES:
         p = tree / rel
-        if not p.is_file():
-            continue
         try:
+            if not p.is_file():
+                continue
             m = rx.search(p.read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
             raise UsageError(f"{p}: cannot read the LiteRT version: {exc.strerror or exc}") from None
@@ -98,7 +99,8 @@ def detect(tree: Path, request: Optional[VersionRequest]) -> TreeLayout:
         spec = LAYOUTS[0]
         return TreeLayout(spec.name, spec.name, spec.delegate, found, found.text, ", ".join(found.sources))
     for spec in LAYOUTS:
-        if not (tree / spec.delegate).is_file():
+        # anything there counts, even a dangling symlink: the link policy then names what is wrong with it
+        if not entry_exists(tree / spec.delegate, "looking for the NNAPI delegate"):
             continue
         if not spec.versioned:
             shown, source = _litert_version(tree)

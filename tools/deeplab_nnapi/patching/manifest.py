@@ -16,7 +16,11 @@ Schema 1::
     upstream_commits = []                        # optional (models patches)
     upstream_blobs = ["path <blob id>"]          # optional: pre-image git blob per touched file, where no
                                                  # commit id could be read (identifies the upstream text)
-    fixed_marker = "regex"                       # optional
+    fixed_marker = "regex"                       # optional: the check the patch relaxes
+    fixed_evidence = "regex"                     # optional: what a text without the check still has (the
+                                                 # code the check lived in); fixed-upstream needs it
+    check_traces = ["regex"]                     # optional: remains of the check in a form no patch knows
+                                                 # (any match: not fixed-upstream, a conflict)
     layout = "tensorflow"                        # optional (tensorflow target): the tree layout the patch's
                                                  # paths are for: "tensorflow" (also tflite-only trees) or
                                                  # "litert" (google-ai-edge/LiteRT); see patching.layout
@@ -87,6 +91,8 @@ _FIELDS: Dict[str, tuple] = {
     "upstream_commits": (list, False),
     "upstream_blobs": (list, False),
     "fixed_marker": (str, False),
+    "fixed_evidence": (str, False),
+    "check_traces": (list, False),
     "layout": (str, False),
     "shape": (str, False),
     "post_blobs": (list, False),
@@ -122,6 +128,8 @@ class Patch:
     layout: str = "tensorflow"
     shape: Optional[str] = None
     post_blobs: tuple = ()
+    fixed_evidence: Optional[str] = None
+    check_traces: tuple = ()
 
     def blob_of(self, rel: str, post: bool = False) -> Optional[str]:
         """The pre- (or post-) image blob the manifest names for ``rel``."""
@@ -284,11 +292,15 @@ def _parse_entry(path: Path, i: int, entry: dict) -> Patch:
             if not rel or not re.match(r"^[0-9a-f]{40}$", blob):
                 raise _entry_error(path, i, entry, f"{key} item {item!r} is not '<path> <40-hex blob id>'")
     marker = entry.get("fixed_marker")
-    if marker is not None:
+    for key, rx in [("fixed_marker", marker), ("fixed_evidence", entry.get("fixed_evidence"))] + [
+        ("check_traces", t) for t in entry.get("check_traces", [])
+    ]:
+        if rx is None:
+            continue
         try:
-            re.compile(marker, re.M)
+            re.compile(rx, re.M)
         except re.error as exc:
-            raise _entry_error(path, i, entry, f"fixed_marker is not a valid regex: {exc}") from None
+            raise _entry_error(path, i, entry, f"{key} is not a valid regex: {exc}") from None
     return Patch(
         name=entry["name"],
         target=entry["target"],
@@ -308,6 +320,8 @@ def _parse_entry(path: Path, i: int, entry: dict) -> Patch:
         layout=layout,
         shape=entry.get("shape"),
         post_blobs=tuple(entry.get("post_blobs", ())),
+        fixed_evidence=entry.get("fixed_evidence"),
+        check_traces=tuple(entry.get("check_traces", ())),
     )
 
 

@@ -9,17 +9,20 @@ Apply, in this order, the first that holds:
 4. the same two checks ignoring whitespace (forks that re-indented the file): **clean-ignore-whitespace**
    or already-applied;
 5. a reverse 3-way merge takes a variant out: already-applied (a drifted tree patched earlier by 3-way);
-6. the check the patch relaxes is gone from the file: **fixed-upstream**;
+6. the check the patch relaxes is gone from the file, with evidence (:mod:`.evidence`: a complete,
+   readable text with the code the check lived in and no trace of the check): **fixed-upstream**;
 7. a 3-way merge with the pre-image blob from the repository's history: **3way**;
 8. otherwise a **conflict** naming the patch, the file and the hunk.
 
-``--reverse`` mirrors it (not-applied instead of already-applied).
+``--reverse`` mirrors it (not-applied instead of already-applied). An applied or already-applied result
+that still has the check somewhere (the file had it twice) is a conflict, never a patched tree.
 """
 
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from deeplab_nnapi.patching import evidence
 from deeplab_nnapi.patching.patchfile import describe_failure
 from deeplab_nnapi.patching.report import PatchReport
 from deeplab_nnapi.patching.select import LoadedPatch
@@ -64,9 +67,12 @@ def _note(pl, lp: LoadedPatch, main: List[LoadedPatch]) -> str:
     return ""
 
 
-def _first(pl, candidates: List[LoadedPatch], main, reverse: bool, ignore_ws: bool) -> Optional[PatchReport]:
-    """The first candidate that is already in (apply) / already out (reverse) or goes through."""
-    probes = [pl.ws.probe(lp, ignore_whitespace=ignore_ws) for lp in candidates]
+def _first(pl, candidates: List[LoadedPatch], main, reverse: bool, ignore_ws: bool,
+           probes: Optional[List[Probe]] = None) -> Optional[PatchReport]:
+    """The first candidate that is already in (apply) / already out (reverse) or goes through. ``probes``:
+    the candidates' probes when already made (the workspace unchanged since)."""
+    if probes is None:
+        probes = [pl.ws.probe(lp, ignore_whitespace=ignore_ws) for lp in candidates]
     for pr in probes:
         if pr.ambiguous:
             continue
@@ -75,12 +81,40 @@ def _first(pl, candidates: List[LoadedPatch], main, reverse: bool, ignore_ws: bo
             note = (note + "; " if note else "") + "whitespace differs from upstream (re-indented tree)"
         already, goes = (pr.fwd.ok, pr.rev.ok) if reverse else (pr.rev.ok, pr.fwd.ok)
         if already:
+            left = None if reverse else _check_left(pl, pr.loaded, main)
+            if left is not None:
+                return left
             state = "not-applied" if reverse else "already-applied"
             return pl.report_for(
                 pr.loaded, state, state, note or ("not applied; nothing to reverse" if reverse else ""), main
             )
-        if goes and pl.ws.apply(pr.loaded, reverse=reverse, ignore_whitespace=ignore_ws).ok:
-            return pl.done(pr.loaded, WS if ignore_ws else "clean", main, note)
+        if goes:
+            snap = pl.ws.scratch.snapshot()
+            if pl.ws.apply(pr.loaded, reverse=reverse, ignore_whitespace=ignore_ws).ok:
+                left = None if reverse else _check_left(pl, pr.loaded, main)
+                if left is not None:
+                    pl.ws.scratch.restore(snap)
+                    return left
+                return pl.done(pr.loaded, WS if ignore_ws else "clean", main, note)
+    return None
+
+
+def _check_left(pl, lp: LoadedPatch, group) -> Optional[PatchReport]:
+    """A conflict when the workspace (with the patch in) still has the check the patch relaxes: the file
+    has it more than once, and relaxing one copy is not the change the patch stands for."""
+    for rel in lp.parsed.paths():
+        data = pl.ws.content(rel)
+        if data is not None and evidence.check_present(lp.patch, data):
+            rep = pl.report_for(
+                lp,
+                None,
+                "conflict",
+                f"patch {lp.name}: {rel} still has the check after the patch's change (the file has it "
+                "more than once, or in another place as well); refused",
+                group,
+            )
+            rep.path, rep.shape = rel, None
+            return rep
     return None
 
 
@@ -88,12 +122,15 @@ def _apply(pl, group: List[LoadedPatch]) -> PatchReport:
     main, extra, probes, ambiguous = _split(pl, group)
     if ambiguous is not None:
         return ambiguous
-    for cands, ws in ((main, False), (extra, False), (main + extra, True)):
-        got = _first(pl, cands, main, reverse=False, ignore_ws=ws)
+    for k, (cands, ws) in enumerate(((main, False), (extra, False), (main + extra, True))):
+        got = _first(pl, cands, main, reverse=False, ignore_ws=ws, probes=probes if k == 0 else None)
         if got is not None:
             return got
     for pr in probes:
         if pl.ws.applied_by_3way(pr.loaded):
+            left = _check_left(pl, pr.loaded, main)
+            if left is not None:
+                return left
             return pl.report_for(
                 pr.loaded,
                 "already-applied",
@@ -117,8 +154,8 @@ def _reverse(pl, group: List[LoadedPatch]) -> PatchReport:
     main, extra, probes, ambiguous = _split(pl, group)
     if ambiguous is not None:
         return ambiguous
-    for cands, ws in ((main, False), (extra, False), (main + extra, True)):
-        got = _first(pl, cands, main, reverse=True, ignore_ws=ws)
+    for k, (cands, ws) in enumerate(((main, False), (extra, False), (main + extra, True))):
+        got = _first(pl, cands, main, reverse=True, ignore_ws=ws, probes=probes if k == 0 else None)
         if got is not None:
             return got
     done, reasons = _three_way(pl, probes, main, reverse=True)
@@ -139,8 +176,13 @@ def _three_way(pl, probes: List[Probe], group, reverse: bool) -> Tuple[Optional[
     for pr in probes:
         why = pl.ws.why_no_3way(pr.loaded, reverse=reverse)
         if why is None:
+            snap = pl.ws.scratch.snapshot()
             res = pl.ws.try_3way(pr.loaded, reverse=reverse)
             if res is None:
+                left = None if reverse else _check_left(pl, pr.loaded, group)
+                if left is not None:
+                    pl.ws.scratch.restore(snap)
+                    return left, []
                 return pl.done(pr.loaded, "3way", group), []
             tail, _, _ = describe_failure(
                 pr.loaded.name, pr.loaded.patch.file, pr.loaded.parsed, pl.tree.path, res.err, reverse
@@ -151,12 +193,17 @@ def _three_way(pl, probes: List[Probe], group, reverse: bool) -> Tuple[Optional[
 
 
 def _fixed_upstream(pl, probes: List[Probe], group, message: str) -> Optional[PatchReport]:
+    """fixed-upstream, when the text shows it (see :mod:`.evidence`); else None, and the reason is kept
+    for the conflict message."""
     for pr in probes:
-        if pl.ws.marker_gone(pr.loaded):
+        texts = [pl.ws.content(rel) for rel in pr.loaded.parsed.paths()]
+        why = evidence.why_not_fixed_upstream(pr.loaded.patch, [t for t in texts if t is not None])
+        if why is None:
             text = message.format(paths=", ".join(pr.loaded.parsed.paths()))
             rep = pl.report_for(pr.loaded, "fixed-upstream", "fixed-upstream", text, group)
             rep.shape = None  # no shape of the check: it is gone
             return rep
+        pl.not_fixed[pr.loaded.name] = why
     return None
 
 
@@ -170,9 +217,11 @@ def _conflict(pl, probes: List[Probe], reasons, group, reverse: bool) -> PatchRe
         )
         first_hunk = first_hunk or hunk
         first_path = first_path or path
+        why_not = pl.not_fixed.get(pr.loaded.name)
         parts.append(
             f"patch {pr.loaded.name} ({pr.loaded.patch.file}) does not "
             f"{'reverse' if reverse else 'apply'} to {pl.tree.path}: {tail}; {why3}"
+            + ("" if why_not in (None, "the check is there") else f"; not fixed upstream either: {why_not}")
         )
     msg = parts[0] if len(parts) == 1 else f"none of the {len(parts)} variants applies: " + " | ".join(parts)
     rep = pl.report_for(probes[0].loaded, None, "conflict", msg, group)

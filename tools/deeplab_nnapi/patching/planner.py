@@ -36,6 +36,7 @@ class RunOptions:
     commit: bool = False
     allow_dirty: bool = False
     log: Optional[Callable[[str], None]] = None
+    follow_symlinks: bool = False  # patch through a symlink that leaves the tree (see treefiles)
 
     @property
     def mode(self) -> str:
@@ -70,6 +71,8 @@ class Planner:
         self.ws = Workspace(tree, self.base if opts.commit else None, self.paths)
         self.parent = self.base
         self.commits: List[str] = []
+        #: patch name -> why its text was not taken for fixed-upstream (for the conflict message)
+        self.not_fixed: dict = {}
 
     def log(self, msg: str) -> None:
         if self.opts.log:

@@ -62,6 +62,9 @@ class TreeReport:
     head_before: Optional[str] = None
     head_after: Optional[str] = None
     recovered: Optional[str] = None  # what was done about an interrupted earlier run
+    #: touched paths that are symlinks (patched through) or have hard links: {path, links, file, inside,
+    #: hard_links}; changed_files names the file written (the link's target)
+    links: List[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

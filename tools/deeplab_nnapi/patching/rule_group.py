@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from deeplab_nnapi.patching import evidence
 from deeplab_nnapi.patching.gitops import MailInfo
 from deeplab_nnapi.patching.pyrule import DONE, TODO, RuleError, Site
 from deeplab_nnapi.patching.report import PatchReport
@@ -104,6 +105,10 @@ def _apply(pl, unit, text: bytes, sites: List[Site]) -> PatchReport:
     blob = pl.ws.blob(fr.path)
     if not todo:
         if not sites:
+            why = evidence.why_not_a_known_module(text)
+            if why is not None:
+                return _conflict(pl, unit, f"{fr.path} has no call the rule changes, but {why}: not a "
+                                 "DeepLab file the rule knows; refused")
             return _report(
                 pl,
                 unit,
@@ -146,6 +151,10 @@ def _reverse(pl, unit, text: bytes, sites: List[Site]) -> PatchReport:
     blob = pl.ws.blob(fr.path)
     if not ours:
         state = "not-needed" if not sites else "not-applied"
+        why = evidence.why_not_a_known_module(text) if not sites else None
+        if why is not None:
+            return _conflict(pl, unit, f"{fr.path} has no call the rule changes, but {why}: not a "
+                             "DeepLab file the rule knows; refused")
         return _report(
             pl,
             unit,

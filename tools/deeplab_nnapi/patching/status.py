@@ -35,14 +35,19 @@ class TreeStatus:
 
 
 def tree_status(
-    tree: Path, target: str, tf_version: Optional[str] = None, manifest: Optional[Manifest] = None
+    tree: Path,
+    target: str,
+    tf_version: Optional[str] = None,
+    manifest: Optional[Manifest] = None,
+    follow_symlinks: bool = False,
 ) -> TreeStatus:
     """Check (without changing anything) whether ``tree`` carries the ``target`` patches.
 
     ``target`` is "tensorflow" or "models". For TensorFlow the tree's own version selects the
     patches; ``tf_version`` ("2.x", "2.N", "2.N.M"), when given, must match it. Local edits are
-    allowed. Raises :class:`deeplab_nnapi.errors.UsageError` on bad input (not a tree, unknown
-    version, manifest or patch file problems).
+    allowed. Symlinks are treated as by apply_patches (``follow_symlinks`` = ``--follow-symlinks``).
+    Raises :class:`deeplab_nnapi.errors.UsageError` on bad input (not a tree, unknown version, manifest
+    or patch file problems, a refused symlink, an unreadable file).
     """
     if target not in ("tensorflow", "models"):
         raise UsageError(f"target {target!r} is not one of tensorflow, models")
@@ -50,7 +55,8 @@ def tree_status(
     request = parse_request(tf_version) if tf_version else None
     job = TreeJob(target=target, path=Path(tree), request=request)
     try:
-        report = run_jobs(manifest, [job], RunOptions(check=True, allow_dirty=True))
+        opts = RunOptions(check=True, allow_dirty=True, follow_symlinks=follow_symlinks)
+        report = run_jobs(manifest, [job], opts)
     except CheckFailed as exc:
         return TreeStatus("interrupted", str(exc))
     tr = report.trees[0]

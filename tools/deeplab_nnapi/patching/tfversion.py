@@ -127,9 +127,9 @@ def find_tree_version(tree: Path) -> Optional[TreeVersion]:
     found = []
     for rel in (VERSION_H, VERSION_BZL):
         path = tree / rel
-        if not path.is_file():
-            continue
         try:
+            if not path.is_file():
+                continue
             text = path.read_text(encoding="utf-8", errors="replace")
             if rel == VERSION_H:
                 got = _from_version_h(text)

@@ -4,20 +4,47 @@ of which touches the work tree."""
 
 from __future__ import annotations
 
-import re
+import difflib
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from deeplab_nnapi.errors import UsageError
 from deeplab_nnapi.patching.gitops import GitResult, ScratchIndex, Tree
 from deeplab_nnapi.patching.select import LoadedPatch
 
 
 def crlf_like(old: Optional[bytes], new: Optional[bytes]) -> Optional[bytes]:
-    """``new`` with CRLF line ends where ``old`` had them (mostly), else None (nothing to do)."""
-    if old and new and old.count(b"\r\n") * 2 > old.count(b"\n"):
-        fixed = re.sub(rb"(?<!\r)\n", b"\r\n", new)
-        return fixed if fixed != new else None
-    return None
+    """``new`` with the line ends of ``old`` on the lines the patch wrote (its lines come with LF): a line
+    that replaces another gets that line's end, an added line the end of the line above it (the file's
+    usual end at its top). Lines the patch did not touch keep theirs, whatever they are, so a file with
+    mixed line ends changes on the patched lines only and a reverse gives it back byte for byte. None
+    when there is nothing to do."""
+    if not (old and new) or b"\r\n" not in old:
+        return None
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    usual_crlf = old.count(b"\r\n") * 2 > old.count(b"\n")
+    out = b[:head]
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes():
+        for k, line in enumerate(mid_b[j1:j2]):
+            if tag != "equal" and line.endswith(b"\n") and not line.endswith(b"\r\n"):
+                if tag == "replace":
+                    ref: Optional[bytes] = mid_a[min(i1 + k, i2 - 1)]
+                else:
+                    above = head + i1 - 1
+                    ref = a[above] if above >= 0 else None
+                crlf = ref.endswith(b"\r\n") if ref is not None else usual_crlf
+                if crlf:
+                    line = line[:-1] + b"\r\n"
+            out.append(line)
+    fixed = b"".join(out + b[len(b) - tail :])
+    return fixed if fixed != new else None
 
 
 def apply_keeping_line_ends(scratch: ScratchIndex, lp: LoadedPatch, reverse: bool = False,
@@ -54,8 +81,14 @@ class Probe:
 class Workspace:
     def __init__(self, tree: Tree, base_commit: Optional[str], paths: Iterable[str]):
         self.tree = tree
+        self.base_commit = base_commit
         self.scratch = ScratchIndex(tree, base_commit)
-        self.scratch.load_worktree(paths)
+        try:
+            #: what the plan started from, per touched path: the bytes the run must find again before writing
+            self.loaded = self.scratch.load_worktree(paths)
+        except BaseException:
+            self.scratch.close()
+            raise
 
     def close(self) -> None:
         self.scratch.close()
@@ -93,22 +126,6 @@ class Workspace:
         """Apply in the workspace. Ignoring whitespace, the lines the patch adds come with its own line
         ends; in a file with CRLF line ends (a tree checked out on Windows) they get CRLF too."""
         return apply_keeping_line_ends(self.scratch, lp, reverse=reverse, ignore_whitespace=ignore_whitespace)
-
-    def marker_gone(self, lp: LoadedPatch) -> bool:
-        """Whether the patch's ``fixed_marker`` no longer matches any file it touches (the check it
-        relaxes is gone)."""
-        marker = lp.patch.fixed_marker
-        if not marker:
-            return False
-        seen = False
-        for rel in lp.parsed.paths():
-            content = self.content(rel)
-            if content is None:
-                continue
-            seen = True
-            if re.search(marker, content.decode("utf-8", "replace"), re.M):
-                return False
-        return seen
 
     # -- 3-way
     def _synthesize_postimages(self, lp: LoadedPatch) -> None:
@@ -181,6 +198,16 @@ class Workspace:
             self.scratch.restore(snap)
 
     # -- result
+    def _base_entry(self, rel: str) -> Optional[str]:
+        if not self.base_commit or rel.startswith("/"):
+            return None
+        out = self.tree.git("ls-tree", "-z", self.base_commit, "--", rel).out
+        meta, _, name = out.rstrip("\0").partition("\t")
+        parts = meta.split()
+        if name != rel or len(parts) != 3 or parts[1] != "blob":
+            return None
+        return f"{parts[0]} {parts[2]}\t{rel}\n"
+
     def final_states(self, paths: Iterable[str]):
         out = {}
         for rel in paths:
@@ -189,4 +216,28 @@ class Workspace:
         return out
 
     def write_tree(self) -> str:
-        return self.scratch.write_tree()
+        """The workspace as a git tree (``--commit``). A path patched through a symlink inside the tree
+        is committed under its target's path; the link's own entry stays as in the base commit."""
+        moved = [r for r in self.tree.resolved() if r.linked]
+        if not moved:
+            return self.scratch.write_tree()
+        lines = []
+        for res in moved:
+            if res.real_rel is None:  # refused before planning; never reached
+                raise UsageError(f"{res.rel}: --commit cannot record a file outside the tree ({res.real})")
+            e = self.scratch.entry(res.rel)
+            lines.append(f"0 {'0' * 40}\t{res.rel}\n")
+            if e is not None:
+                lines.append(f"{e[0]} {e[1]}\t{res.real_rel}\n")
+            for link, _ in res.links:  # the links on the way keep their entries (as in the base commit)
+                entry = self._base_entry(link)
+                if entry is not None:
+                    lines.append(entry)
+        tmp = ScratchIndex(self.tree, None)
+        try:
+            if self.scratch.file.exists():
+                tmp.file.write_bytes(self.scratch.file.read_bytes())
+            self.tree.must("update-index", "--index-info", env=tmp.env, stdin="".join(lines).encode())
+            return tmp.write_tree()
+        finally:
+            tmp.close()
