@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -45,13 +45,20 @@ class Failed(Exception):
         self.code = code
 
 
-def _git_head(tree: Path) -> Optional[str]:
+def _git_head(tree: Path) -> Tuple[Optional[str], bool]:
+    """HEAD of a tree copied with its ``.git`` (and whether it has uncommitted changes); then the ``.git`` is
+    removed: the copy is patched as a plain directory (a vendor's working copy may be dirty; that is what
+    gets built)."""
     if not (tree / ".git").exists():
-        return None
-    proc = subprocess.run(["git", "-c", f"safe.directory={tree}", "-C", str(tree), "rev-parse", "--verify",
-                           "-q", "HEAD"], capture_output=True, text=True)
+        return None, False
+    git = ["git", "-c", f"safe.directory={tree}", "-C", str(tree)]
+    proc = subprocess.run(git + ["rev-parse", "--verify", "-q", "HEAD"], capture_output=True, text=True)
     head = proc.stdout.strip()
-    return head if proc.returncode == 0 and COMMIT.match(head) else None
+    status = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                            text=True)
+    shutil.rmtree(tree / ".git", ignore_errors=True)
+    ok = proc.returncode == 0 and COMMIT.match(head)
+    return (head if ok else None), bool(status.stdout.strip())
 
 
 def _apply(args: List[str], what: str) -> dict:
@@ -89,10 +96,11 @@ def prepare_tf(dest: Path, local: str, commit: str, version: str, dir_commit: st
     if local:
         if not dest.is_dir() or not any(dest.iterdir()):
             raise Failed(f"--build-arg TF_DIR={local}: empty or not in the build context", 2)
-        head = _git_head(dest)
+        head, dirty = _git_head(dest)
         info = {"origin": "build context", "from": local, "name": f"TF_DIR={local}"}
         if head:
-            info.update(commit=head, commit_source=".git of the tree")
+            info.update(commit=head, commit_source=".git of the tree" + (", with uncommitted changes"
+                                                                          if dirty else ""))
         elif dir_commit:
             info.update(commit=dir_commit, commit_source="--build-arg TF_DIR_COMMIT (stated, not checked)")
         else:
@@ -103,7 +111,7 @@ def prepare_tf(dest: Path, local: str, commit: str, version: str, dir_commit: st
         _empty(dest)
         report = _apply(["--tf-version", version, "--clone-tf", commit, "--tf-dir", str(dest)],
                         f"cloning and patching TensorFlow at {commit}")
-        head = _git_head(dest) or commit
+        head = _git_head(dest)[0] or commit
         info = {"origin": "clone", "from": f"{TF_URL}@{head}", "name": f"tensorflow/tensorflow@{head[:8]}",
                 "commit": head, "commit_source": "TF_COMMIT (cloned)"}
     tree = _tree_report(report, "tensorflow")
@@ -119,10 +127,11 @@ def prepare_models(dest: Path, local: str, commit: str, dir_commit: str) -> dict
     if local:
         if not dest.is_dir() or not any(dest.iterdir()):
             raise Failed(f"--build-arg MODELS_DIR={local}: empty or not in the build context", 2)
-        head = _git_head(dest)
+        head, dirty = _git_head(dest)
         info = {"origin": "build context", "from": local, "name": f"MODELS_DIR={local}"}
         if head:
-            info.update(commit=head, commit_source=".git of the tree")
+            info.update(commit=head, commit_source=".git of the tree" + (", with uncommitted changes"
+                                                                          if dirty else ""))
         elif dir_commit:
             info.update(commit=dir_commit,
                         commit_source="--build-arg MODELS_DIR_COMMIT (stated, not checked)")
@@ -134,7 +143,7 @@ def prepare_models(dest: Path, local: str, commit: str, dir_commit: str) -> dict
         _empty(dest)
         report = _apply(["--clone-models", commit, "--models-dir", str(dest)],
                         f"cloning and patching tensorflow/models at {commit}")
-        head = _git_head(dest) or commit
+        head = _git_head(dest)[0] or commit
         info = {"origin": "clone", "from": f"{MODELS_URL}@{head}", "name": f"tensorflow/models@{head[:8]}",
                 "commit": head, "commit_source": "MODELS_COMMIT (cloned)"}
     tree = _tree_report(report, "models")
