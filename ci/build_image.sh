@@ -7,8 +7,8 @@
 #   bash ci/build_image.sh
 #
 # The engine: Docker with BuildKit when `docker info` answers (stages in parallel, `--output`); else buildah
-# when it is installed (daemonless; STORAGE_DRIVER and BUILDAH_ISOLATION as buildah reads them, isolation
-# chroot by default); else one line saying how to get either, exit 2. ENGINE=docker|buildah forces one.
+# when it is installed (daemonless; STORAGE_DRIVER=vfs where overlayfs is missing, BUILDAH_ISOLATION, default
+# chroot); else one line saying how to get either, exit 2. ENGINE=docker|buildah forces one.
 # Extra build-args: EXTRA_BUILD_ARGS="--build-arg TF_COMMIT=<40-hex commit>" (e.g. WEIGHTS=checkpoint with
 # the three CKPT_*_SHA256, which the build then requires).
 # Expect ~2-3 h on 8 cores for the first build (two Bazel builds of TFLite), ~40 GB of disk for the layers.
@@ -45,7 +45,8 @@ case "$engine" in
     docker build "${args[@]}" --target artifacts --output "type=local,dest=$OUT" -f docker/Dockerfile .
     ;;
   buildah)
-    bud=(buildah bud --format docker --layers=false --pull=false)
+    bud=(buildah ${STORAGE_DRIVER:+--storage-driver "$STORAGE_DRIVER"} bud --format docker --layers=false
+         --pull=false)
     [ -n "${BUILDAH_ISOLATION:-}" ] || bud+=(--isolation chroot)
     "${bud[@]}" "${args[@]}" --target check -t localhost/deeplab-nnapi:check -f docker/Dockerfile .
     echo "build_image: check stage passed in $(( $(date +%s) - start ))s (buildah)"

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import List
 
-BUILDAH = textwrap.dedent('''\
+BUILDAH = textwrap.dedent("""\
     #!{python}
     import json, os, sys
     args = sys.argv[1:]
@@ -42,9 +42,9 @@ BUILDAH = textwrap.dedent('''\
                     f.write(data)
         print("0123456789abcdef" * 4)
     sys.exit(0)
-    ''')
+    """)
 
-DOCKER = textwrap.dedent('''\
+DOCKER = textwrap.dedent("""\
     #!{python}
     import json, os, sys
     args = sys.argv[1:]
@@ -59,14 +59,14 @@ DOCKER = textwrap.dedent('''\
         with open(os.path.join(dest, "report", "report.md"), "w") as f:
             f.write("# report\\n")
     sys.exit(0)
-    ''')
+    """)
 
-SIMPLE = textwrap.dedent('''\
+SIMPLE = textwrap.dedent("""\
     #!{python}
     import json, os, sys
     with open(os.environ["FAKE_LOG"], "a") as log:
         log.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")
-    ''')
+    """)
 
 
 def fake_bin(directory: Path, *names: str) -> Path:
@@ -88,9 +88,41 @@ def calls(log: Path) -> List[List[str]]:
 
 #: The system tools the ci scripts use besides the engines (linked into a directory of their own, so that a
 #: real buildah or docker in /usr/bin is not on the test's PATH).
-TOOLS = ("bash", "sh", "env", "cat", "date", "dirname", "basename", "mkdir", "rm", "cp", "ls", "id", "df",
-         "tail", "head", "tr", "cut", "awk", "find", "sort", "sha256sum", "printf", "grep", "sed", "mktemp",
-         "git", "uname", "readlink", "true", "false", "test", "ln", "wc")
+TOOLS = (
+    "bash",
+    "sh",
+    "env",
+    "cat",
+    "date",
+    "dirname",
+    "basename",
+    "mkdir",
+    "rm",
+    "cp",
+    "ls",
+    "id",
+    "df",
+    "tail",
+    "head",
+    "tr",
+    "cut",
+    "awk",
+    "find",
+    "sort",
+    "sha256sum",
+    "printf",
+    "grep",
+    "sed",
+    "mktemp",
+    "git",
+    "uname",
+    "readlink",
+    "true",
+    "false",
+    "test",
+    "ln",
+    "wc",
+)
 
 
 def env_with(bin_dir: Path, log: Path, **extra: str) -> dict:
@@ -104,8 +136,18 @@ def env_with(bin_dir: Path, log: Path, **extra: str) -> dict:
         found = shutil.which(tool)
         if found and not (system / tool).exists():
             (system / tool).symlink_to(found)
-    drop = ("DOCKER_HOST", "BUILDAH_ISOLATION", "STORAGE_DRIVER", "ENGINE", "TF_DIR", "MODELS_DIR",
-            "WEIGHTS_DIR", "TARGET", "OUT", "EXTRA_BUILD_ARGS")
+    drop = (
+        "DOCKER_HOST",
+        "BUILDAH_ISOLATION",
+        "STORAGE_DRIVER",
+        "ENGINE",
+        "TF_DIR",
+        "MODELS_DIR",
+        "WEIGHTS_DIR",
+        "TARGET",
+        "OUT",
+        "EXTRA_BUILD_ARGS",
+    )
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(PATH=os.pathsep.join([str(bin_dir), str(system)]), FAKE_LOG=str(log), **extra)
     return env

@@ -27,13 +27,16 @@ BUILD_IMAGE = REPO_ROOT / "tools" / "build_image.py"
 
 # -- choosing the engine ----------------------------------------------------------------------------------
 def _no_engine(url=None):
-    raise EngineUnavailable("no container engine reachable: DOCKER_HOST is not set and none of "
-                            "/var/run/docker.sock exists (start Docker, or Podman's API service, or pass --engine-url)")
+    raise EngineUnavailable(
+        "no container engine reachable: DOCKER_HOST is not set and none of "
+        "/var/run/docker.sock exists (start Docker, or Podman's API service, or pass --engine-url)"
+    )
 
 
 def test_auto_takes_the_docker_compatible_engine_when_it_answers():
-    engine = choose_engine("auto", connect_fn=lambda url: "client", find_buildah_fn=lambda: "/usr/bin/buildah",
-                           env={})
+    engine = choose_engine(
+        "auto", connect_fn=lambda url: "client", find_buildah_fn=lambda: "/usr/bin/buildah", env={}
+    )
     assert engine.kind == "docker" and engine.client == "client"
 
 
@@ -53,7 +56,9 @@ def test_auto_without_either_says_in_one_line_how_to_get_one():
     assert "https://docs.docker.com/engine/install/debian/" in text
 
 
-@pytest.mark.parametrize("url, env", [("tcp://127.0.0.1:9", {}), (None, {"DOCKER_HOST": "unix:///nope.sock"})])
+@pytest.mark.parametrize(
+    "url, env", [("tcp://127.0.0.1:9", {}), (None, {"DOCKER_HOST": "unix:///nope.sock"})]
+)
 def test_a_named_engine_must_answer_no_fallback(url, env):
     with pytest.raises(EngineUnavailable):
         choose_engine("auto", url, connect_fn=_no_engine, find_buildah_fn=lambda: "/usr/bin/buildah", env=env)
@@ -71,17 +76,35 @@ def test_forced_engines():
 
 # -- buildah --------------------------------------------------------------------------------------------
 def test_buildah_command_line(tmp_path):
-    cmd = buildah.command("buildah", tmp_path, dockerfile="docker/Dockerfile", target="proof",
-                          build_args={"TF_DIR": "local-trees/tf"}, tag="t:1", pull=False,
-                          output=tmp_path / "o", env={})
+    cmd = buildah.command(
+        "buildah",
+        tmp_path,
+        dockerfile="docker/Dockerfile",
+        target="proof",
+        build_args={"TF_DIR": "local-trees/tf"},
+        tag="t:1",
+        pull=False,
+        output=tmp_path / "o",
+        env={},
+    )
     assert cmd[:5] == ["buildah", "bud", "--format", "docker", "--layers=false"]
     assert "--pull=false" in cmd and ["--isolation", "chroot"] == cmd[6:8]
     assert cmd[cmd.index("--target") + 1] == "proof" and cmd[cmd.index("-t") + 1] == "t:1"
     assert cmd[cmd.index("--build-arg") + 1] == "TF_DIR=local-trees/tf"
     assert f"type=local,dest={tmp_path / 'o'}" in cmd and cmd[-1] == str(tmp_path)
-    again = buildah.command("buildah", tmp_path, dockerfile="docker/Dockerfile", target="check", build_args={},
-                            tag=None, pull=True, output=None, env={"BUILDAH_ISOLATION": "oci"})
+    again = buildah.command(
+        "buildah",
+        tmp_path,
+        dockerfile="docker/Dockerfile",
+        target="check",
+        build_args={},
+        tag=None,
+        pull=True,
+        output=None,
+        env={"BUILDAH_ISOLATION": "oci", "STORAGE_DRIVER": "vfs"},
+    )
     assert "--isolation" not in again and "--pull=always" in again and "--output" not in again
+    assert again[:4] == ["buildah", "--storage-driver", "vfs", "bud"], "buildah does not read STORAGE_DRIVER"
 
 
 def test_buildah_build_replaces_the_output_only_on_success(tmp_path):
@@ -95,19 +118,27 @@ def test_buildah_build_replaces_the_output_only_on_success(tmp_path):
         os.environ["FAKE_FAIL"] = "preflight: error: WEIGHTS=checkpoint needs --build-arg CKPT_X=<sha256>"
         with pytest.raises(BuildFailed) as err:
             buildah.build(exe, REPO_ROOT, dockerfile="docker/Dockerfile", target="proof", output=out)
-        assert str(err.value) == ("build of target 'proof' failed: preflight: error: WEIGHTS=checkpoint needs "
-                                  "--build-arg CKPT_X=<sha256>")
+        assert str(err.value) == (
+            "build of target 'proof' failed: preflight: error: WEIGHTS=checkpoint needs "
+            "--build-arg CKPT_X=<sha256>"
+        )
         assert (out / "old.txt").read_text() == "previous" and len(list(tmp_path.glob(".out.*"))) == 0
         del os.environ["FAKE_FAIL"]
         lines = []
-        result = buildah.build(exe, REPO_ROOT, dockerfile="docker/Dockerfile", target="proof", output=out,
-                               on_line=lines.append)
+        result = buildah.build(
+            exe, REPO_ROOT, dockerfile="docker/Dockerfile", target="proof", output=out, on_line=lines.append
+        )
     finally:
         os.environ.pop("FAKE_FAIL", None)
         os.environ.pop("FAKE_LOG", None)
     assert not (out / "old.txt").exists() and (out / "report" / "report.md").is_file()
     assert sorted(str(f.relative_to(out)) for f in result.files) == [
-        "host/nnapi_probe", "models/m.tflite", "models/manifest.json", "report/report.json", "report/report.md"]
+        "host/nnapi_probe",
+        "models/m.tflite",
+        "models/manifest.json",
+        "report/report.json",
+        "report/report.md",
+    ]
     assert result.image_id == "0123456789abcdef" * 4 and "[3/3] STEP 1/2: FROM parent AS proof" in lines
 
 
@@ -115,9 +146,14 @@ def test_buildah_build_replaces_the_output_only_on_success(tmp_path):
 def test_stage_timer_reads_classic_and_buildah_lines():
     t = [0.0]
     timer = StageTimer(clock=lambda: t[0])
-    for when, line in [(0, "Step 1/9 : FROM debian@sha256:00 AS base"), (1, " ---> Running in 12"),
-                       (5, "Step 4/9 : FROM base AS inputs"), (7, "[3/8] STEP 1/22: FROM 1c82 AS sources"),
-                       (10, "[4/8] STEP 2/22: RUN true"), (19, "STEP 1/2: FROM scratch")]:
+    for when, line in [
+        (0, "Step 1/9 : FROM debian@sha256:00 AS base"),
+        (1, " ---> Running in 12"),
+        (5, "Step 4/9 : FROM base AS inputs"),
+        (7, "[3/8] STEP 1/22: FROM 1c82 AS sources"),
+        (10, "[4/8] STEP 2/22: RUN true"),
+        (19, "STEP 1/2: FROM scratch"),
+    ]:
         t[0] = when
         timer.feed(line)
     t[0] = 20
@@ -133,14 +169,23 @@ def test_local_trees_go_into_a_temporary_context_without_git_and_with_their_comm
     (models / "research" / "deeplab" / "export_model.py").parent.mkdir(parents=True, exist_ok=True)
     (models / "research" / "deeplab" / "export_model.py").touch()
     before = {p: p.read_bytes() for p in tf.rglob("*") if p.is_file() and ".git" not in p.parts}
-    head = subprocess.run(["git", "-C", str(tf), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(tf), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     with make_context(REPO_ROOT, LocalDirs(tf=tf, models=models), workdir=tmp_path) as ctx:
         assert ctx.temporary and (ctx.path / "docker" / "Dockerfile").is_file()
-        assert ctx.build_args["TF_DIR"] == "local-trees/tf" and ctx.build_args["MODELS_DIR"] == "local-trees/models"
+        assert (
+            ctx.build_args["TF_DIR"] == "local-trees/tf"
+            and ctx.build_args["MODELS_DIR"] == "local-trees/models"
+        )
         assert ctx.build_args["TF_DIR_COMMIT"] == head
-        assert (ctx.path / "local-trees" / "tf" / "tflite" / "delegates" / "nnapi" / "nnapi_delegate.cc").is_file()
+        assert (
+            ctx.path / "local-trees" / "tf" / "tflite" / "delegates" / "nnapi" / "nnapi_delegate.cc"
+        ).is_file()
         assert not (ctx.path / "local-trees" / "tf" / ".git").exists()
-        assert not (ctx.path / ".git").exists() and not (ctx.path / "local-trees" / "models" / ".git").exists()
+        assert (
+            not (ctx.path / ".git").exists() and not (ctx.path / "local-trees" / "models" / ".git").exists()
+        )
         path = ctx.path
     assert not path.exists(), "the temporary context is removed"
     assert before == {p: p.read_bytes() for p in tf.rglob("*") if p.is_file() and ".git" not in p.parts}
@@ -151,17 +196,25 @@ def test_no_local_tree_builds_from_the_repository_itself():
     assert ctx.path == REPO_ROOT and not ctx.temporary and ctx.build_args == {}
 
 
-@pytest.mark.parametrize("make, option, fragment", [
-    (lambda p: p, "--tf-dir", "no NNAPI delegate"),
-    (lambda p: p / "missing", "--tf-dir", "not a directory"),
-    (lambda p: p, "--models-dir", "no research/deeplab/export_model.py"),
-    (lambda p: p, "--weights-dir", "no .tflite files"),
-])
+@pytest.mark.parametrize(
+    "make, option, fragment",
+    [
+        (lambda p: p, "--tf-dir", "no NNAPI delegate"),
+        (lambda p: p / "missing", "--tf-dir", "not a directory"),
+        (lambda p: p, "--models-dir", "no research/deeplab/export_model.py"),
+        (lambda p: p, "--weights-dir", "no .tflite files"),
+    ],
+)
 def test_bad_local_directories_are_one_line_before_any_engine(tmp_path, make, option, fragment):
     log = tmp_path / "calls.log"
     bin_dir = fake_bin(tmp_path / "bin", "buildah")
-    proc = subprocess.run([sys.executable, str(BUILD_IMAGE), "--engine", "buildah", option, str(make(tmp_path))],
-                          capture_output=True, text=True, env=env_with(bin_dir, log), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(BUILD_IMAGE), "--engine", "buildah", option, str(make(tmp_path))],
+        capture_output=True,
+        text=True,
+        env=env_with(bin_dir, log),
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"build_image: error: {option} ") and fragment in lines[0]
@@ -187,13 +240,36 @@ def test_cli_builds_with_buildah_when_no_engine_answers(tmp_path):
     weights.mkdir()
     (weights / "a.tflite").write_bytes(b"TFL3")
     out = tmp_path / "out"
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import deeplab_nnapi.container.engine as e; "
-            "e.DEFAULT_SOCKETS = ('/nonexistent/docker.sock',); from deeplab_nnapi.cli.build_image import main; "
-            "sys.exit(main(sys.argv[2:]))")
-    proc = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "tools"), "--target", "proof", "--output",
-                           str(out), "--tf-dir", str(tf), "--models-dir", str(models), "--weights-dir", str(weights),
-                           "--build-arg", "BASE_IMAGE=localhost/base:1", "--json"],
-                          capture_output=True, text=True, env=env_with(bin_dir, log), timeout=120)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import deeplab_nnapi.container.engine as e; "
+        "e.DEFAULT_SOCKETS = ('/nonexistent/docker.sock',); from deeplab_nnapi.cli.build_image import main; "
+        "sys.exit(main(sys.argv[2:]))"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(REPO_ROOT / "tools"),
+            "--target",
+            "proof",
+            "--output",
+            str(out),
+            "--tf-dir",
+            str(tf),
+            "--models-dir",
+            str(models),
+            "--weights-dir",
+            str(weights),
+            "--build-arg",
+            "BASE_IMAGE=localhost/base:1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env_with(bin_dir, log),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["engine"] == "buildah" and summary["target"] == "proof" and len(summary["files"]) == 5
@@ -209,8 +285,12 @@ def test_cli_builds_with_buildah_when_no_engine_answers(tmp_path):
 
 
 def test_cli_output_needs_a_target_with_files(tmp_path):
-    proc = subprocess.run([sys.executable, str(BUILD_IMAGE), "--target", "verify", "--output", "out"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(BUILD_IMAGE), "--target", "verify", "--output", "out"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "--output copies the artifacts or proof stage" in proc.stderr
 
@@ -219,8 +299,13 @@ def test_cli_output_needs_a_target_with_files(tmp_path):
 def _ci(script, tmp_path, bins, **extra):
     log = tmp_path / "calls.log"
     bin_dir = fake_bin(tmp_path / "bin", *bins)
-    proc = subprocess.run(["bash", str(REPO_ROOT / "ci" / script)], capture_output=True, text=True,
-                          env=env_with(bin_dir, log, OUT=str(tmp_path / "out"), **extra), timeout=120)
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "ci" / script)],
+        capture_output=True,
+        text=True,
+        env=env_with(bin_dir, log, OUT=str(tmp_path / "out"), **extra),
+        timeout=120,
+    )
     return proc, calls(log)
 
 
@@ -250,14 +335,22 @@ def test_ci_build_image_without_an_engine_is_one_line(tmp_path):
 
 
 # -- ci/build_offline_image.sh: argument handling ---------------------------------------------------------
-@pytest.mark.parametrize("env, fragment", [
-    ({}, "TF_DIR is not set"),
-    ({"TF_DIR": "/nonexistent"}, "TF_DIR=/nonexistent is not a directory"),
-    ({"TF_DIR": "."}, "MODELS_DIR is not set"),
-    ({"TF_DIR": ".", "MODELS_DIR": ".", "WEIGHTS_DIR": "/nonexistent"}, "WEIGHTS_DIR=/nonexistent is not a dir"),
-    ({"TF_DIR": ".", "MODELS_DIR": ".", "WEIGHTS_DIR": ".", "TARGET": "toolchain"},
-     "TARGET=toolchain needs GitHub or Google downloads"),
-])
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({}, "TF_DIR is not set"),
+        ({"TF_DIR": "/nonexistent"}, "TF_DIR=/nonexistent is not a directory"),
+        ({"TF_DIR": "."}, "MODELS_DIR is not set"),
+        (
+            {"TF_DIR": ".", "MODELS_DIR": ".", "WEIGHTS_DIR": "/nonexistent"},
+            "WEIGHTS_DIR=/nonexistent is not a dir",
+        ),
+        (
+            {"TF_DIR": ".", "MODELS_DIR": ".", "WEIGHTS_DIR": ".", "TARGET": "toolchain"},
+            "TARGET=toolchain needs GitHub or Google downloads",
+        ),
+    ],
+)
 def test_offline_script_refuses_bad_arguments_in_one_line(tmp_path, env, fragment):
     proc, log = _ci("build_offline_image.sh", tmp_path, ["buildah", "debootstrap"], **env)
     assert proc.returncode == 2 and log == []
@@ -273,14 +366,24 @@ def test_offline_script_drives_build_image_with_buildah_and_the_local_trees(tmp_
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "a.tflite").write_bytes(b"TFL3")
-    proc, log = _ci("build_offline_image.sh", tmp_path, ["buildah", "debootstrap"], TF_DIR=str(tf),
-                    MODELS_DIR=str(models), WEIGHTS_DIR=str(weights), PYTHON=sys.executable,
-                    MODELS_DIR_COMMIT="6fb5646f18d7173dd08a576a819a8dc9b36a6d8b")
+    proc, log = _ci(
+        "build_offline_image.sh",
+        tmp_path,
+        ["buildah", "debootstrap"],
+        TF_DIR=str(tf),
+        MODELS_DIR=str(models),
+        WEIGHTS_DIR=str(weights),
+        PYTHON=sys.executable,
+        MODELS_DIR_COMMIT="6fb5646f18d7173dd08a576a819a8dc9b36a6d8b",
+    )
     assert proc.returncode == 0, proc.stderr
     (bud,) = [c for c in log if c[:2] == ["buildah", "bud"]]
     assert bud[bud.index("--target") + 1] == "proof"
     args = [bud[i + 1] for i, a in enumerate(bud) if a == "--build-arg"]
-    assert "TF_DIR=local-trees/tf" in args and "MODELS_DIR_COMMIT=6fb5646f18d7173dd08a576a819a8dc9b36a6d8b" in args
+    assert (
+        "TF_DIR=local-trees/tf" in args
+        and "MODELS_DIR_COMMIT=6fb5646f18d7173dd08a576a819a8dc9b36a6d8b" in args
+    )
     assert any(a.startswith("BASE_IMAGE=localhost/deeplab-nnapi-base:bookworm-") for a in args)
     assert any(c[:2] == ["buildah", "inspect"] or "inspect" in c for c in log), "the base image is looked up"
     assert any("rmi" in c for c in log), "the image is removed afterwards"

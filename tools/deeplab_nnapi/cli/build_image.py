@@ -42,8 +42,8 @@ examples:
   %(prog)s --output out --build-arg WEIGHTS=checkpoint --build-arg CKPT_ADE20K_TRAIN_SHA256=... ...
 
 The engine (--engine auto): a Docker-compatible engine when one answers (--engine-url, else DOCKER_HOST,
-else /var/run/docker.sock or Podman's socket), else buildah when it is installed (daemonless; its storage
-and isolation follow STORAGE_DRIVER and BUILDAH_ISOLATION, default isolation chroot), else one line saying
+else /var/run/docker.sock or Podman's socket), else buildah when it is installed (daemonless; STORAGE_DRIVER
+becomes --storage-driver, BUILDAH_ISOLATION is buildah's, default isolation chroot), else one line saying
 how to get either (exit 2). --tf-dir, --models-dir and --weights-dir put local directories into a temporary
 build context (hard links where possible, never .git; the build patches its own copy) and set TF_DIR,
 MODELS_DIR, WEIGHTS_DIR and, for a git checkout, its commit. Progress (the engine's build output) goes to

@@ -9,10 +9,10 @@ Public API::
                    output=Path("out"), on_line=print)     # BuildResult; out/ replaced only when complete
 
 ``buildah bud --format docker --layers=false --pull=false`` (pull a base image only when it is not in the
-store; ``pull=True`` asks for ``--pull=always``). Storage driver and isolation are buildah's own settings
-(``STORAGE_DRIVER``, ``BUILDAH_ISOLATION``; ``ci/`` sets vfs and chroot, which work without overlayfs or user
-namespaces); when ``BUILDAH_ISOLATION`` is unset we pass ``--isolation chroot``, which works in a VM, on bare
-metal and inside a container alike. ``output`` uses buildah's ``--output type=local`` into a staging
+store; ``pull=True`` asks for ``--pull=always``). ``$STORAGE_DRIVER`` becomes ``--storage-driver`` (buildah
+itself does not read it; ``ci/`` sets vfs, which works without overlayfs), ``$BUILDAH_ISOLATION`` is read by
+buildah; when it is unset we pass ``--isolation chroot``, which works in a VM, on bare metal and inside a
+container alike. ``output`` uses buildah's ``--output type=local`` into a staging
 directory beside it, moved into place only when the build succeeded.
 """
 
@@ -40,7 +40,8 @@ def command(exe: str, context: Path, *, dockerfile: str, target: str, build_args
             tag: Optional[str], pull: bool, output: Optional[Path],
             env: Optional[Dict[str, str]] = None) -> List[str]:
     env = os.environ if env is None else env
-    cmd = [exe, "bud", "--format", "docker", "--layers=false", f"--pull={'always' if pull else 'false'}"]
+    cmd = [exe] + (["--storage-driver", env["STORAGE_DRIVER"]] if env.get("STORAGE_DRIVER") else [])
+    cmd += ["bud", "--format", "docker", "--layers=false", f"--pull={'always' if pull else 'false'}"]
     if not env.get("BUILDAH_ISOLATION"):
         cmd += ["--isolation", "chroot"]
     cmd += ["--target", target, "-f", str(Path(context) / dockerfile)]
