@@ -21,6 +21,8 @@ BUILDAH = textwrap.dedent("""\
     args = sys.argv[1:]
     with open(os.environ["FAKE_LOG"], "a") as log:
         log.write(json.dumps(["buildah"] + args) + "\\n")
+    while args[:1] == ["--storage-driver"]:  # buildah's global options come before the command
+        args = args[2:]
     if args and args[0] in ("bud", "build"):
         target = args[args.index("--target") + 1] if "--target" in args else "last"
         for i, name in enumerate(["base", "inputs", target], 1):

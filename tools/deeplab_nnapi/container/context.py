@@ -13,7 +13,8 @@ local directory under ``local-trees/`` (hard links where the file system allows,
 ``.git`` directory). The user's directories are only read, and the build patches its own copy. A tree
 that is a git checkout gives its commit as ``TF_DIR_COMMIT`` / ``MODELS_DIR_COMMIT`` (so the report can
 name it without ``.git`` in the context). Every directory is checked first (one line, exit 2): a TensorFlow or
-LiteRT tree must hold an NNAPI delegate, a models tree ``research/deeplab``.
+LiteRT tree must hold an NNAPI delegate, a models tree ``research/deeplab``. A checkout with uncommitted
+changes gives no commit (what is built is not that commit; the report says the commit is unknown).
 """
 
 from __future__ import annotations
@@ -88,16 +89,20 @@ def check_dirs(dirs: LocalDirs) -> None:
 
 
 def git_commit(tree: Path) -> Optional[str]:
-    """HEAD of ``tree`` when it is the top of a git checkout, else None."""
+    """HEAD of ``tree`` when it is the top of a git checkout without uncommitted changes to tracked files
+    (else what the build gets is not that commit), else None."""
     if not (tree / ".git").exists():
         return None
     try:
         proc = subprocess.run(["git", "-C", str(tree), "rev-parse", "--verify", "-q", "HEAD"],
                               capture_output=True, text=True, timeout=30)
+        status = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         return None
     head = proc.stdout.strip()
-    return head if proc.returncode == 0 and _COMMIT.match(head) else None
+    clean = status.returncode == 0 and not status.stdout.strip()
+    return head if proc.returncode == 0 and _COMMIT.match(head) and clean else None
 
 
 def _link_or_copy(src: str, dst: str) -> None:
