@@ -45,8 +45,9 @@ def test_no_engine_anywhere_is_exit_2_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["build_image: error: no container engine: no Docker-compatible engine answers "
                    "(DOCKER_HOST is not set and none of /nonexistent/docker.sock exists (start Docker, or "
-                   "Podman's API service, or pass --engine-url)) and buildah is not installed: install Docker "
-                   "(https://docs.docker.com/engine/install/debian/) or buildah (apt-get install buildah)"]
+                   "Podman's API service, or pass --engine-url)) and buildah is not installed: install "
+                   "Docker (https://docs.docker.com/engine/install/debian/) or buildah (apt-get install "
+                   "buildah)"]
 
 
 def test_engine_url_that_is_not_answering_is_exit_2(tmp_path):

@@ -1,5 +1,6 @@
 """The sources stage (docker/prepare_sources.py) on stand-in trees, the toolchain plan
-(docker/toolchain_plan.py) for each layout, and the published weights (table, fetch, docker/export_stage.py) without TensorFlow."""
+(docker/toolchain_plan.py) for each layout, and the published weights (table, fetch,
+docker/export_stage.py), without TensorFlow."""
 
 from __future__ import annotations
 
@@ -396,3 +397,16 @@ def test_export_stage_runs_one_weights_from_export_per_published_model(tmp_path,
     )
     assert record["from"] == "build context: local-trees/weights" and all(r["ok"] for r in record["models"])
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_manifest_models_commit_comes_from_the_sources_stage_when_the_tree_has_no_git(tmp_path, monkeypatch):
+    from deeplab_nnapi.export.pipeline import models_commit
+
+    plain = tmp_path / "models"
+    plain.mkdir()
+    assert models_commit(plain) is None
+    monkeypatch.setenv("DEEPLAB_NNAPI_MODELS_COMMIT", "6fb5646f18d7173dd08a576a819a8dc9b36a6d8b")
+    assert models_commit(plain) == "6fb5646f18d7173dd08a576a819a8dc9b36a6d8b"
+    repo = models_tree(tmp_path / "git-models")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert models_commit(repo) == head.stdout.strip(), "a checkout's own HEAD wins"

@@ -164,6 +164,9 @@ def choose_engine(requested: str = "auto", engine_url: Optional[str] = None, *, 
 def replace_dir(staging: Path, output: Path) -> List[Path]:
     """Move ``staging`` to ``output`` (replacing it only now that everything is there); the files moved."""
     files = sorted(p.relative_to(staging) for p in Path(staging).rglob("*") if p.is_file())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it 0700; the output is an ordinary directory
     if output.exists():
         backup = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
         os.replace(output, backup / output.name)
