@@ -66,16 +66,19 @@ def check(args: Dict[str, str], pins: Optional[Dict[str, str]] = None) -> List[s
     if weights not in WEIGHTS:
         problems.append(f"--build-arg WEIGHTS={weights}: expected one of {', '.join(WEIGHTS)}")
     elif weights == "checkpoint":
+        missing = []
         for arg, name in CHECKPOINT_ARGS.items():
             value, pinned = get(arg).lower(), pins.get(name, "")
             if not value and not pinned:
-                problems.append(f"WEIGHTS=checkpoint needs --build-arg {arg}=<sha256 of the {name} archive> "
-                                "(no published checksum exists: check what you download; or leave WEIGHTS "
-                                "at published)")
+                missing.append(f"--build-arg {arg}=<sha256>")
             elif value and not SHA256.match(value):
                 problems.append(f"--build-arg {arg}={value}: not a sha256 (64 hex digits)")
             elif value and pinned and value != pinned.lower():
                 problems.append(f"--build-arg {arg}={value}: the variant table pins {pinned}")
+        if missing:
+            problems.append(f"WEIGHTS=checkpoint needs {' '.join(missing)} (the checkpoint archives' sha256: "
+                            "none is published, so check what you download; or leave WEIGHTS at published, "
+                            "the default)")
     if get("WEIGHTS_DIR"):
         if weights != "published":
             problems.append("--build-arg WEIGHTS_DIR applies only with WEIGHTS=published")

@@ -407,9 +407,12 @@ def test_the_main_job_needs_no_build_arg(dockerfile):
 
 
 @pytest.mark.parametrize("override, fragment", [
-    ({"WEIGHTS": "checkpoint"}, "WEIGHTS=checkpoint needs --build-arg CKPT_PASCAL_TRAIN_AUG_8BIT_SHA256="),
+    ({"WEIGHTS": "checkpoint"},
+     "WEIGHTS=checkpoint needs --build-arg CKPT_PASCAL_TRAIN_AUG_8BIT_SHA256=<sha256> "
+     "--build-arg CKPT_CITYSCAPES_TRAIN_SHA256=<sha256> --build-arg CKPT_ADE20K_TRAIN_SHA256=<sha256> ("),
     ({"WEIGHTS": "checkpoint", "CKPT_PASCAL_TRAIN_AUG_8BIT_SHA256": "a" * 64,
-      "CKPT_CITYSCAPES_TRAIN_SHA256": "b" * 64}, "needs --build-arg CKPT_ADE20K_TRAIN_SHA256="),
+      "CKPT_CITYSCAPES_TRAIN_SHA256": "b" * 64},
+     "WEIGHTS=checkpoint needs --build-arg CKPT_ADE20K_TRAIN_SHA256=<sha256> ("),
     ({"WEIGHTS": "ckpt"}, "--build-arg WEIGHTS=ckpt: expected one of published, checkpoint"),
     ({"TF_COMMIT": "v2.14.0"}, "--build-arg TF_COMMIT=v2.14.0: not a full 40-hex commit id"),
     ({"TF_DIR": "/abs/tree"}, "--build-arg TF_DIR=/abs/tree: must be a directory inside the build context"),
