@@ -143,23 +143,42 @@ def test_buildah_build_replaces_the_output_only_on_success(tmp_path):
 
 
 # -- seconds per stage ----------------------------------------------------------------------------------
-def test_stage_timer_reads_classic_and_buildah_lines():
+def _timed(lines, end):
     t = [0.0]
     timer = StageTimer(clock=lambda: t[0])
-    for when, line in [
-        (0, "Step 1/9 : FROM debian@sha256:00 AS base"),
-        (1, " ---> Running in 12"),
-        (5, "Step 4/9 : FROM base AS inputs"),
-        (7, "[3/8] STEP 1/22: FROM 1c82 AS sources"),
-        (10, "[4/8] STEP 2/22: RUN true"),
-        (19, "STEP 1/2: FROM scratch"),
-    ]:
+    for when, line in lines:
         t[0] = when
         timer.feed(line)
-    t[0] = 20
+    t[0] = end
     timer.finish()
-    assert timer.table() == [("base", 5.0), ("inputs", 2.0), ("sources", 12.0), ("stage 4", 1.0)]
+    return timer
+
+
+def test_stage_timer_reads_the_classic_builders_steps():
+    timer = _timed([(0, "Step 1/9 : FROM debian@sha256:00 AS base"), (1, " ---> Running in 12"),
+                    (5, "Step 4/9 : FROM base AS inputs"), (7, "Step 6/9 : RUN python3 preflight.py"),
+                    (8, "preflight: inputs ok"), (9, "Step 7/9 : FROM scratch")], end=20)
+    assert timer.table() == [("base", 5.0), ("inputs", 4.0), ("stage 3", 11.0)]
     assert timer.lines()[-1].split() == ["total", "20.0", "s"]
+
+
+def test_stage_timer_follows_buildahs_interleaved_stages():
+    """buildah runs one stage at a time but switches when one waits for another (COPY --from): a stage's
+    seconds are those while its steps ran, and a RUN's unprefixed output belongs to the stage of the RUN."""
+    timer = _timed([
+        (0, "[1/4] STEP 1/2: FROM localhost/base AS base"),
+        (3, "[3/4] STEP 1/3: FROM 1c82 AS sources"),
+        (4, "[3/4] STEP 2/3: COPY --from=inputs /a /a"),   # waits for inputs
+        (4, "[2/4] STEP 1/2: FROM 1c82 AS inputs"),
+        (5, "[2/4] STEP 2/2: RUN python3 preflight.py"),
+        (7, "preflight: inputs ok"),
+        (8, "--> 15f0b18f0ff"),
+        (9, "[3/4] STEP 3/3: RUN prepare_sources"),        # sources resumes
+        (30, "prepare_sources: done"),
+        (31, "[4/4] STEP 1/1: FROM scratch"),
+    ], end=33)
+    assert timer.table() == [("base", 3.0), ("sources", 23.0), ("inputs", 5.0), ("stage 4", 2.0)]
+    assert sum(s for _, s in timer.table()) == 33.0
 
 
 # -- local trees in the build context -------------------------------------------------------------------

@@ -7,15 +7,16 @@ Public API::
     for line in output:
         timer.feed(line)             # at the time each line arrives
     timer.finish()
-    timer.table()                    # [("inputs", 3.1), ("sources", 41.0), ...], in build order
+    timer.table()                    # [("inputs", 3.1), ("sources", 41.0), ...], in the order stages began
 
-A stage starts at the line that begins it and ends where the next one starts (or at :meth:`finish`). The
-lines that begin a stage:
-
-* the classic builder (Docker Engine's API, Podman's compatible API): ``Step 3/40 : FROM base AS sources``;
-* buildah: ``[3/8] STEP 1/22: FROM <image> AS sources`` (multi-stage) or ``STEP 1/5: FROM ...``.
-
-A stage without ``AS name`` is named by its position. The clock is injectable for tests.
+Every second between two output lines goes to the stage that printed the last step line: the classic
+builder (Docker Engine's API, Podman's compatible API) runs one step at a time and prints
+``Step 3/40 : FROM base AS sources`` when a stage begins; buildah prefixes every step line with its stage
+(``[3/8] STEP 5/22: RUN ...``; ``[3/8] STEP 1/22: FROM <image> AS sources`` names stage 3) and, with its
+default ``--jobs 1``, runs one stage at a time, switching when a stage waits for another (``COPY --from``),
+so its stages' lines may interleave. A step's own output (a RUN's lines) has no prefix and goes to the stage
+of the step. The stages' seconds add up to the build's. A stage without ``AS name`` is named by its number.
+The clock is injectable for tests.
 """
 
 from __future__ import annotations
@@ -23,49 +24,62 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 _CLASSIC = re.compile(r"^Step \d+/\d+ : FROM (\S+)(?:\s+AS\s+(\S+))?", re.I)
-_BUILDAH = re.compile(r"^(?:\[(\d+)/\d+\] )?STEP \d+/\d+: FROM (\S+)(?:\s+AS\s+(\S+))?", re.I)
+_BUILDAH = re.compile(r"^(?:\[(\d+)/\d+\] )?STEP \d+/\d+: (.*)$", re.I)
+_FROM = re.compile(r"^FROM (\S+)(?:\s+AS\s+(\S+))?", re.I)
 
 
 @dataclass
 class StageTimer:
     clock: Callable[[], float] = time.monotonic
-    stages: List[Tuple[str, float, Optional[float]]] = field(default_factory=list)  # (name, start, end)
+    seconds: Dict[str, float] = field(default_factory=dict)  # in the order stages began
+    current: Optional[str] = None
+    _last: Optional[float] = None
+    _names: Dict[str, str] = field(default_factory=dict)  # buildah stage number -> name
+    _unnumbered: int = 0
 
-    def _start(self, name: str) -> None:
-        now = self.clock()
-        self._close(now)
-        self.stages.append((name, now, None))
+    def _charge(self, now: float) -> None:
+        if self.current is not None and self._last is not None:
+            self.seconds[self.current] = self.seconds.get(self.current, 0.0) + (now - self._last)
+        self._last = now
 
-    def _close(self, now: float) -> None:
-        if self.stages and self.stages[-1][2] is None:
-            name, start, _ = self.stages[-1]
-            self.stages[-1] = (name, start, now)
+    def _switch(self, name: str) -> None:
+        self.current = name
+        self.seconds.setdefault(name, 0.0)
 
     def feed(self, line: str) -> Optional[str]:
-        """Note one output line; returns the stage name when the line starts a stage."""
+        """Note one output line; returns the stage it belongs to when it is a step line."""
+        self._charge(self.clock())
         text = line.strip()
         m = _CLASSIC.match(text)
         if m:
-            name = m.group(2) or f"stage {len(self.stages) + 1}"
-        else:
-            m = _BUILDAH.match(text)
-            if not m:
-                return None
-            name = m.group(3) or (f"stage {m.group(1)}" if m.group(1) else f"stage {len(self.stages) + 1}")
-        self._start(name)
-        return name
+            self._unnumbered += 1
+            self._switch(m.group(2) or f"stage {self._unnumbered}")
+            return self.current
+        m = _BUILDAH.match(text)
+        if not m:
+            return None
+        number, step = m.group(1), m.group(2)
+        f = _FROM.match(step)
+        if number is None:  # a single-stage build, or a stage of an older buildah without the prefix
+            if f:
+                self._unnumbered += 1
+                self._switch(f.group(2) or f"stage {self._unnumbered}")
+            return self.current
+        if f:
+            self._names[number] = f.group(2) or f"stage {number}"
+        self._switch(self._names.get(number, f"stage {number}"))
+        return self.current
 
     def finish(self) -> None:
-        self._close(self.clock())
+        self._charge(self.clock())
+        self._last = None
 
     def table(self) -> List[Tuple[str, float]]:
-        """(stage, seconds) in the order the stages ran; a stage that is still running counts until now."""
-        now = self.clock()
-        return [(name, round((end if end is not None else now) - start, 1))
-                for name, start, end in self.stages]
+        """(stage, seconds) in the order the stages began."""
+        return [(name, round(secs, 1)) for name, secs in self.seconds.items()]
 
     def lines(self) -> List[str]:
         rows = self.table()
