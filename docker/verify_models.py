@@ -118,7 +118,13 @@ def markdown(report: dict) -> str:
         lines.append(f"- tensorflow/models tree: {models_tree.get('name')} ({models_tree.get('origin')}), "
                      f"commit {models_tree.get('commit') or 'unknown'}; {n} DeepLab patches")
     if weights:
-        lines.append(f"- weights: {weights.get('weights')}: {weights.get('source')}")
+        origin = f" (from {weights['from']})" if weights.get("from") else ""
+        lines.append(f"- weights: {weights.get('weights')}: {weights.get('source')}{origin}")
+    toolchain = (sources.get("tensorflow") or {}).get("toolchain") or {}
+    if toolchain.get("target"):
+        bazel = toolchain.get("bazel_version") or "unknown (no .bazelversion)"
+        lines.append(f"- benchmark_model (toolchain stage, `artifacts` only): `{toolchain['target']}` with "
+                     f"Bazel {bazel} (docs/container.md)")
     lines += ["- probe: TFLite's StatefulNnApiDelegate built from the patched tree above (`nnapi_probe`, "
               "g++, no Bazel) over a stub NNAPI device",
               "- check: `tools/check_delegation.py --delegate patched` "

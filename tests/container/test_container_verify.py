@@ -27,6 +27,8 @@ SOURCES = {
         "layout": "litert",
         "version": None,
         "shape": "c",
+        "toolchain": {"layout": "litert", "bazel_version": "7.7.0",
+                      "target": "//tflite/tools/benchmark:benchmark_model"},
         "patches": [
             {
                 "name": "litert-nnapi-avgpool-area-shape-c",
@@ -138,6 +140,8 @@ def test_agreeing_single_partition_passes_and_the_report_names_the_tree(tmp_path
     ):
         assert fragment in tree
     assert "commit 6fb5646f18d7173dd08a576a819a8dc9b36a6d8b" in md and "Result: **PASS**" in md
+    assert ("- benchmark_model (toolchain stage, `artifacts` only): "
+            "`//tflite/tools/benchmark:benchmark_model` with Bazel 7.7.0") in md
 
 
 def test_the_predictor_uses_the_rules_of_the_trees_release(tmp_path, models):
