@@ -176,9 +176,11 @@ def test_stage_timer_follows_buildahs_interleaved_stages():
         (9, "[3/4] STEP 3/3: RUN prepare_sources"),        # sources resumes
         (30, "prepare_sources: done"),
         (31, "[4/4] STEP 1/1: FROM scratch"),
-    ], end=33)
-    assert timer.table() == [("base", 3.0), ("sources", 23.0), ("inputs", 5.0), ("stage 4", 2.0)]
-    assert sum(s for _, s in timer.table()) == 33.0
+        (32, "[3/4] STEP 3/3: RUN more"),
+        (33, "[4/4] COMMIT localhost/deeplab-nnapi:proof"),   # the target's commit and output
+    ], end=40)
+    assert timer.table() == [("base", 3.0), ("sources", 24.0), ("inputs", 5.0), ("stage 4", 8.0)]
+    assert sum(s for _, s in timer.table()) == 40.0
 
 
 # -- local trees in the build context -------------------------------------------------------------------

@@ -12,7 +12,8 @@ Public API::
 Every second between two output lines goes to the stage that printed the last step line: the classic
 builder (Docker Engine's API, Podman's compatible API) runs one step at a time and prints
 ``Step 3/40 : FROM base AS sources`` when a stage begins; buildah prefixes every step line with its stage
-(``[3/8] STEP 5/22: RUN ...``; ``[3/8] STEP 1/22: FROM <image> AS sources`` names stage 3) and, with its
+(``[3/8] STEP 5/22: RUN ...``, ``[8/8] COMMIT ...``; ``[3/8] STEP 1/22: FROM <image> AS sources`` names
+stage 3) and, with its
 default ``--jobs 1``, runs one stage at a time, switching when a stage waits for another (``COPY --from``),
 so its stages' lines may interleave. A step's own output (a RUN's lines) has no prefix and goes to the stage
 of the step. The stages' seconds add up to the build's. A stage without ``AS name`` is named by its number.
@@ -28,6 +29,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 _CLASSIC = re.compile(r"^Step \d+/\d+ : FROM (\S+)(?:\s+AS\s+(\S+))?", re.I)
 _BUILDAH = re.compile(r"^(?:\[(\d+)/\d+\] )?STEP \d+/\d+: (.*)$", re.I)
+_BUILDAH_COMMIT = re.compile(r"^\[(\d+)/\d+\] COMMIT\b")
 _FROM = re.compile(r"^FROM (\S+)(?:\s+AS\s+(\S+))?", re.I)
 
 
@@ -57,6 +59,10 @@ class StageTimer:
         if m:
             self._unnumbered += 1
             self._switch(m.group(2) or f"stage {self._unnumbered}")
+            return self.current
+        m = _BUILDAH_COMMIT.match(text)
+        if m:  # the last stage's image is committed (and copied out) after its steps
+            self._switch(self._names.get(m.group(1), f"stage {m.group(1)}"))
             return self.current
         m = _BUILDAH.match(text)
         if not m:
