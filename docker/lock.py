@@ -1,11 +1,11 @@
 """Regenerate docker/requirements-*.txt: exact versions and sha256 of every wheel, from PyPI's metadata.
 
-    python docker/lock.py [check|export ...]      # default: all
+    python docker/lock.py [check|export|probe ...]      # default: all
 
 Uses `pip install --dry-run --report` for the target interpreter and platform (no wheel is installed and,
-with PEP 658 metadata, none is downloaded). The input requirements are the table below; `check` and
-`export` follow pyproject.toml's core dependencies plus the extra. Run it when pyproject.toml changes, then
-rebuild the image.
+with PEP 658 metadata, none is downloaded). The input requirements are the table below; `check`, `export`
+and `probe` follow pyproject.toml's core dependencies plus the extra. Run it when pyproject.toml changes,
+then rebuild the image.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ BACKEND = ["setuptools>=68", "wheel"]  # the build backend, for `pip install --n
 LOCKS = {
     "check": (PY311, CORE + PROJECT["optional-dependencies"]["test"] + BACKEND),
     "export": (PY311, CORE + PROJECT["optional-dependencies"]["export"] + BACKEND),
+    "probe": (PY311, CORE + PROJECT["optional-dependencies"]["probe"] + BACKEND),
 }
 
 

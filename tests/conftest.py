@@ -18,7 +18,8 @@ from reference_support import MODELS_DIR, PASCAL_513_OS8, REFERENCE_MODELS, SEED
 
 #: Variables of ours that change what the tools do; a developer's shell may have them set.
 #: (DEEPLAB_NNAPI_PATCHES is read by tests/apply on purpose and cleared per test there.)
-_OURS = ("DEEPLAB_NNAPI_NATIVE_LOGS", "DEEPLAB_EXPORT_PYTHON", "DOCKER_HOST")
+_OURS = ("DEEPLAB_NNAPI_NATIVE_LOGS", "DEEPLAB_EXPORT_PYTHON", "DEEPLAB_NNAPI_MODELS_COMMIT", "DOCKER_HOST",
+         "STORAGE_DRIVER", "BUILDAH_ISOLATION")
 
 
 #: pip's cache of the user running the tests, found before $HOME is replaced (the wheel test installs with it,

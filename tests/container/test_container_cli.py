@@ -37,13 +37,17 @@ def test_no_engine_at_docker_host_is_exit_2_one_line():
 
 
 def test_no_engine_anywhere_is_exit_2_one_line(monkeypatch, capsys):
+    """No Docker-compatible engine and no buildah: one line saying how to get either."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setattr("deeplab_nnapi.container.engine.DEFAULT_SOCKETS", ("/nonexistent/docker.sock",))
+    monkeypatch.setattr("deeplab_nnapi.container.buildah.find_buildah", lambda env=None: None)
     assert build_image.main(["--target", "check"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["build_image: error: no container engine reachable: DOCKER_HOST is not set and none of "
-                   "/nonexistent/docker.sock exists (start Docker, or Podman's API service, "
-                   "or pass --engine-url)"]
+    assert err == ["build_image: error: no container engine: no Docker-compatible engine answers "
+                   "(DOCKER_HOST is not set and none of /nonexistent/docker.sock exists (start Docker, or "
+                   "Podman's API service, or pass --engine-url)) and buildah is not installed: install "
+                   "Docker (https://docs.docker.com/engine/install/debian/) or buildah (apt-get install "
+                   "buildah)"]
 
 
 def test_engine_url_that_is_not_answering_is_exit_2(tmp_path):
@@ -55,7 +59,9 @@ def test_engine_url_that_is_not_answering_is_exit_2(tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--build-arg", "NOEQUALS"], "--build-arg 'NOEQUALS': expected NAME=VALUE"),
-    (["--target", "check", "--output", "out"], "--output copies the artifacts stage"),
+    (["--target", "check", "--output", "out"], "--output copies the artifacts or proof stage"),
+    (["--engine", "buildah", "--engine-url", "tcp://h:1"], "--engine-url names a Docker-compatible engine"),
+    (["--tf-dir", "/nonexistent"], "--tf-dir /nonexistent: not a directory"),
     (["--dockerfile", "nope/Dockerfile"], "no Dockerfile at"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
@@ -72,7 +78,7 @@ def test_full_run_with_a_fake_engine_copies_artifacts_and_prints_json(fake_clien
         seen["url"] = url
         return fake_client
 
-    monkeypatch.setattr(build_image, "connect", fake_connect)
+    monkeypatch.setattr("deeplab_nnapi.container.engine.connect", fake_connect)
     out = tmp_path / "out"
     code = build_image.main(["--output", str(out), "--build-arg", "TF_TAG=v2.18.0", "--build-arg",
                              "BASE_IMAGE=localhost/base:1", "--engine-url", "tcp://engine:2375", "--json"])
@@ -81,6 +87,7 @@ def test_full_run_with_a_fake_engine_copies_artifacts_and_prints_json(fake_clien
     summary = json.loads(captured.out)
     assert summary["target"] == "artifacts" and summary["tag"] == "deeplab-nnapi:artifacts"
     assert summary["image_id"] == "sha256:feedbeef" and len(summary["files"]) == 7
+    assert summary["engine"] == "docker" and [s["stage"] for s in summary["stages"]] == ["stage 1"]
     assert seen["url"] == "tcp://engine:2375"
     build_args = fake_client.api.build_kwargs["buildargs"]
     assert build_args == {"TF_TAG": "v2.18.0", "BASE_IMAGE": "localhost/base:1"}
@@ -92,7 +99,7 @@ def test_failed_build_is_exit_1_one_line(monkeypatch, capsys):
     from container_fakes import FakeClient
 
     client = FakeClient([{"stream": "Step 1/9 : FROM base\n"}, {"error": "pytest failed"}])
-    monkeypatch.setattr(build_image, "connect", lambda url: client)
+    monkeypatch.setattr("deeplab_nnapi.container.engine.connect", lambda url: client)
     assert build_image.main(["--target", "check", "--quiet"]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         "build_image: error: build of target 'check' failed: pytest failed"]

@@ -65,6 +65,9 @@ def test_export_copies_every_artifact_and_removes_the_container(fake_client, tmp
     assert os.access(out / "android_arm64" / "benchmark_model", os.X_OK)
     assert fake_client.api.created == ["sha256:feedbeef"] and fake_client.api.removed == ["cid-0"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging directory left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~umask, "an ordinary directory, not mkdtemp's 0700"
 
 
 def test_export_failure_keeps_the_previous_output_intact(fake_client, tmp_path):

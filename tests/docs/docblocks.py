@@ -57,7 +57,7 @@ OUTCOMES: Dict[str, str] = {}
 #: need -> check: None when the need is met here, else why not (the skip reason).
 NEEDS: Dict[str, Callable[[], Optional[str]]] = {
     "network": _never("downloads from the internet (PyPI, GitHub, download.tensorflow.org)"),
-    "docker": _never("a Docker-compatible engine and an image build (see docs/container.md)"),
+    "docker": _never("a container engine (Docker, Podman or buildah) and an image build (docs/container.md)"),
     "device": _never("an Android phone on adb"),
     "source-tree": _never("a real TensorFlow, LiteRT or tensorflow/models checkout (the tests' stand-in "
                           "trees hold only the files the patches touch)"),

@@ -28,7 +28,8 @@ COMMANDS = (
     ("deeplab-draw-pictures", "draw_pictures", "segmentation overlays, partition diagrams, an HTML report"),
     ("deeplab-probe-delegation", "probe_delegation",
      "build a TF/LiteRT tree's real NNAPI delegate on the host and probe models with it"),
-    ("deeplab-build-image", "build_image", "build docker/Dockerfile through a Docker-compatible engine"),
+    ("deeplab-build-image", "build_image",
+     "build docker/Dockerfile with a Docker-compatible engine or buildah"),
     (None, "generate_model_patches", "(maintainers) regenerate patches/models/ from its rule"),
 )
 

@@ -1,5 +1,8 @@
-"""Drive the image build (docker/Dockerfile) through a Docker-compatible engine with the docker SDK.
+"""Drive the image build (docker/Dockerfile) through a Docker-compatible engine with the docker SDK, or choose
+buildah when none answers.
 
+* :func:`choose_engine` picks the engine: a Docker-compatible one when it answers, else buildah
+  (:mod:`deeplab_nnapi.container.buildah`) when it is installed, else one line saying how to get either;
 * :func:`resolve_engine` finds the engine's URL (``--engine-url``, ``DOCKER_HOST``, the default Docker
   socket, Podman's sockets) and fails with one line when there is none;
 * :func:`connect` opens a client and pings it;
@@ -35,6 +38,13 @@ DEFAULT_SOCKETS = (
 
 #: What the ``artifacts`` stage holds (docker/Dockerfile), copied out by ``--output``.
 ARTIFACT_PATHS = ("/android_arm64", "/host", "/models", "/report")
+#: The targets ``--output`` copies out, and what each holds: ``proof`` is everything but benchmark_model
+#: (no Android toolchain, no Bazel).
+OUTPUT_PATHS = {"artifacts": ARTIFACT_PATHS, "proof": ("/host", "/models", "/report")}
+ENGINES = ("auto", "docker", "buildah")
+#: How to get an engine, for the one line printed when there is none.
+GET_ENGINE = ("install Docker (https://docs.docker.com/engine/install/debian/) or buildah "
+              "(apt-get install buildah)")
 
 DEFAULT_DOCKERFILE = "docker/Dockerfile"
 DEFAULT_TARGET = "artifacts"
@@ -54,6 +64,7 @@ class BuildResult:
     tag: Optional[str]
     target: str
     log: List[str] = field(default_factory=list)
+    files: List[Path] = field(default_factory=list)  # copied out with --output
 
 
 def _socket_path(url: str) -> Optional[str]:
@@ -107,6 +118,65 @@ def connect(engine_url: Optional[str] = None, *, timeout: int = 600, client_fact
     return client
 
 
+@dataclass
+class Engine:
+    """The engine a build runs on: ``kind`` "docker" (``client``: a docker SDK client) or "buildah"
+    (``exe``: the buildah executable); ``why`` says how it was chosen."""
+
+    kind: str
+    client: object = None
+    exe: Optional[str] = None
+    why: str = ""
+
+
+def choose_engine(requested: str = "auto", engine_url: Optional[str] = None, *, connect_fn=None,
+                  find_buildah_fn=None, env: Optional[Dict[str, str]] = None) -> Engine:
+    """``docker``: the Docker-compatible engine (one-line EngineUnavailable when it does not answer);
+    ``buildah``: buildah (EngineUnavailable when it is not installed); ``auto``: the former when it answers,
+    else buildah when installed, else one line naming both ways to get an engine. An engine named by
+    ``engine_url`` or ``DOCKER_HOST`` must answer: no fallback then (the user asked for that one)."""
+    from deeplab_nnapi.container.buildah import find_buildah
+
+    env = os.environ if env is None else env
+    named = engine_url or env.get("DOCKER_HOST")
+    connect_fn = connect_fn or connect
+    find_buildah_fn = find_buildah_fn or find_buildah
+    if requested not in ENGINES:
+        raise UsageError(f"--engine {requested!r}: expected one of {', '.join(ENGINES)}")
+    if requested == "buildah":
+        exe = find_buildah_fn()
+        if not exe:
+            raise EngineUnavailable("buildah not found (apt-get install buildah)")
+        return Engine("buildah", exe=exe, why="--engine buildah")
+    try:
+        return Engine("docker", client=connect_fn(engine_url), why=engine_url or "Docker-compatible engine")
+    except UsageError as exc:  # no socket, no answer, or no docker SDK
+        if requested == "docker" or named:
+            raise
+        exe = find_buildah_fn()
+        if exe:
+            return Engine("buildah", exe=exe, why=f"buildah ({exc})")
+        reason = str(exc).removeprefix("no container engine reachable: ")
+        raise EngineUnavailable(f"no container engine: no Docker-compatible engine answers ({reason}) and "
+                                f"buildah is not installed: {GET_ENGINE}") from None
+
+
+def replace_dir(staging: Path, output: Path) -> List[Path]:
+    """Move ``staging`` to ``output`` (replacing it only now that everything is there); the files moved."""
+    files = sorted(p.relative_to(staging) for p in Path(staging).rglob("*") if p.is_file())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it 0700; the output is an ordinary directory
+    if output.exists():
+        backup = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
+        os.replace(output, backup / output.name)
+        os.replace(staging, output)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(staging, output)
+    return [output / f for f in files]
+
+
 def parse_build_args(pairs: Iterable[str]) -> Dict[str, str]:
     """``["K=V", ...]`` to a dict; a malformed pair is a :class:`UsageError`."""
     out: Dict[str, str] = {}
@@ -145,7 +215,9 @@ def build(client, context: Path, *, dockerfile: str = DEFAULT_DOCKERFILE, target
             detail = event.get("errorDetail") or {}
             message = str(event.get("error") or detail.get("message") or "build failed").strip()
             last = message.splitlines()[-1] if message else ""
-            raise BuildFailed(f"build of target {target!r} failed: {last}")
+            ours = [ln for ln in result.log[-200:] if ": error: " in ln]
+            why = f"{last} ({ours[-1].strip()})" if ours and ours[-1].strip() not in last else last
+            raise BuildFailed(f"build of target {target!r} failed: {why}")
         aux = event.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
             result.image_id = str(aux["ID"])
@@ -207,15 +279,7 @@ def export_artifacts(client, image: str, output: Path, paths: Sequence[str] = AR
             except Exception as exc:
                 raise BuildFailed(f"image {image} has no {path}: {str(exc).splitlines()[0]}") from None
             _extract(chunks, staging)
-        files = sorted(p.relative_to(staging) for p in staging.rglob("*") if p.is_file())
-        if output.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
-            os.replace(output, backup / output.name)
-            os.replace(staging, output)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, output)
-        return [output / f for f in files]
+        return replace_dir(staging, output)
     finally:
         try:
             client.api.remove_container(cid, force=True)

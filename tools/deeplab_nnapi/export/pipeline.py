@@ -184,12 +184,14 @@ def check_models_dir(models_dir: Path) -> str:
 
 
 def models_commit(models_dir: Path) -> Optional[str]:
+    """The tree's commit: its git HEAD, else ``$DEEPLAB_NNAPI_MODELS_COMMIT`` (what the container's sources
+    stage knows of a tree without ``.git``), else None."""
     try:
         import git
 
         return git.Repo(models_dir, search_parent_directories=False).head.commit.hexsha
     except Exception:  # not a git checkout (e.g. an unpacked tarball): fine, just not recorded
-        return None
+        return os.environ.get("DEEPLAB_NNAPI_MODELS_COMMIT") or None
 
 
 @functools.cache
