@@ -92,20 +92,25 @@ def _patches(tree: dict) -> List[dict]:
              "strategy": p.get("strategy"), "state": p.get("state")} for p in tree.get("patches", [])]
 
 
+def _local_tree(dest: Path, local: str, dir_commit: str, arg: str) -> dict:
+    """Where a tree from the build context (build-arg ``arg``) came from, and its commit if known."""
+    if not dest.is_dir() or not any(dest.iterdir()):
+        raise Failed(f"--build-arg {arg}={local}: empty or not in the build context", 2)
+    head, dirty = _git_head(dest)
+    info = {"origin": "build context", "from": local, "name": f"{arg}={local}"}
+    if head:
+        info.update(commit=head,
+                    commit_source=".git of the tree" + (", with uncommitted changes" if dirty else ""))
+    elif dir_commit:
+        info.update(commit=dir_commit, commit_source=f"--build-arg {arg}_COMMIT (stated, not checked)")
+    else:
+        info.update(commit=None, commit_source=f"unknown: no .git in the build context and no {arg}_COMMIT")
+    return info
+
+
 def prepare_tf(dest: Path, local: str, commit: str, version: str, dir_commit: str) -> dict:
     if local:
-        if not dest.is_dir() or not any(dest.iterdir()):
-            raise Failed(f"--build-arg TF_DIR={local}: empty or not in the build context", 2)
-        head, dirty = _git_head(dest)
-        info = {"origin": "build context", "from": local, "name": f"TF_DIR={local}"}
-        if head:
-            info.update(commit=head, commit_source=".git of the tree" + (", with uncommitted changes"
-                                                                          if dirty else ""))
-        elif dir_commit:
-            info.update(commit=dir_commit, commit_source="--build-arg TF_DIR_COMMIT (stated, not checked)")
-        else:
-            info.update(commit=None,
-                        commit_source="unknown: no .git in the build context and no TF_DIR_COMMIT")
+        info = _local_tree(dest, local, dir_commit, "TF_DIR")
         report = _apply(["--tf-version", "2.x", "--tf-dir", str(dest)], f"patching TF_DIR={local}")
     else:
         _empty(dest)
@@ -125,19 +130,7 @@ def prepare_tf(dest: Path, local: str, commit: str, version: str, dir_commit: st
 
 def prepare_models(dest: Path, local: str, commit: str, dir_commit: str) -> dict:
     if local:
-        if not dest.is_dir() or not any(dest.iterdir()):
-            raise Failed(f"--build-arg MODELS_DIR={local}: empty or not in the build context", 2)
-        head, dirty = _git_head(dest)
-        info = {"origin": "build context", "from": local, "name": f"MODELS_DIR={local}"}
-        if head:
-            info.update(commit=head, commit_source=".git of the tree" + (", with uncommitted changes"
-                                                                          if dirty else ""))
-        elif dir_commit:
-            info.update(commit=dir_commit,
-                        commit_source="--build-arg MODELS_DIR_COMMIT (stated, not checked)")
-        else:
-            info.update(commit=None,
-                        commit_source="unknown: no .git in the build context and no MODELS_DIR_COMMIT")
+        info = _local_tree(dest, local, dir_commit, "MODELS_DIR")
         report = _apply(["--models-dir", str(dest)], f"patching MODELS_DIR={local}")
     else:
         _empty(dest)

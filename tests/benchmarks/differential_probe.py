@@ -75,6 +75,7 @@ def main() -> int:
     print(f"corpus: {len(corpus.entries)} models ({time.perf_counter() - t0:.1f} s to build)")
     cases = all_cases()
     known = load_known()
+    by_key = corpus.by_key()
     upstream = dict(u.partition("=")[::2] for u in args.upstream)
     rows = []
     unexplained_total = 0
@@ -132,7 +133,7 @@ def main() -> int:
             if shown[fam] >= args.show:
                 continue
             shown[fam] += 1
-            entry = corpus.by_key()[d.key]
+            entry = by_key[d.key]
             print(
                 f"  UNEXPLAINED {entry.describe} {d.case}\n"
                 f"    predicted {d.predicted}\n    real      {d.real}"

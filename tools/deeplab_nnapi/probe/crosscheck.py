@@ -25,7 +25,8 @@ Result = Union[DelegationPlan, ProbeFailure]
 _DETAIL = re.compile(r" \([^()]*\)$")
 
 
-def _reasons(text: str) -> List[str]:
+def reasons(text: str) -> List[str]:
+    """A refusal text ("a; b") as the delegate's own messages, sorted, without the predictor's details."""
     return sorted(_DETAIL.sub("", part.strip()) for part in text.split("; ") if part.strip())
 
 
@@ -58,7 +59,7 @@ def differences(predicted: Result, real: Result) -> List[str]:
             out.append(f"op {op} {y.op_type}: refused only by the real delegate: {y.reason}")
         elif y is None:
             out.append(f"op {op} {x.op_type}: refused only by the predictor: {x.reason}")
-        elif _reasons(x.reason) != _reasons(y.reason):
+        elif reasons(x.reason) != reasons(y.reason):
             out.append(f"op {op} {x.op_type}: predicted reason {x.reason!r}; real {y.reason!r}")
     return out
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from deeplab_nnapi.nnapi.delegation import DELEGATE_NODE_TYPE, DelegateOptions, DelegationPlan, plan_model
 from deeplab_nnapi.nnapi.tflite_model import TFLiteModel, format_ranges, load_model
+from deeplab_nnapi.probe.crosscheck import reasons
 from deeplab_nnapi.probe.modelgen import build_model, generate_specs
 
 APIS = tuple(range(27, 34))
@@ -111,11 +111,6 @@ class Corpus:
 
 # ---- answers ---------------------------------------------------------------------------------------------
 
-_DETAIL = re.compile(r" \([^()]*\)$")
-
-
-def _reason(text: str) -> str:
-    return "; ".join(sorted(_DETAIL.sub("", p.strip()) for p in text.split("; ") if p.strip()))
 
 
 def answer_of(result: Any) -> Dict[str, Any]:
@@ -126,7 +121,7 @@ def answer_of(result: Any) -> Dict[str, Any]:
         ("NNAPI" if n.type == DELEGATE_NODE_TYPE else n.type) + ":" + format_ranges(n.ops)
         for n in result.nodes
     )
-    refused = {str(r.op): _reason(r.reason) for r in result.refused}
+    refused = {str(r.op): "; ".join(reasons(r.reason)) for r in result.refused}
     return {"nodes": nodes, "refused": refused}
 
 
@@ -255,16 +250,3 @@ def cases_of(labels: Iterable[str]) -> List[Case]:
         d, o, a = label.split("/")
         out[label] = Case(d, by_name[o], int(a))
     return list(out.values())
-
-
-def summarize(diffs: Sequence[Difference], corpus: Corpus) -> Dict[str, int]:
-    """Differences counted by family:op."""
-    fam = {
-        e.key: e.family
-        + (":" + e.describe.split("op=")[1].split(",")[0].rstrip(")") if "op=" in e.describe else "")
-        for e in corpus.entries
-    }
-    out: Dict[str, int] = {}
-    for d in diffs:
-        out[fam.get(d.key, d.key)] = out.get(fam.get(d.key, d.key), 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))

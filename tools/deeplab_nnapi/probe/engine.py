@@ -80,9 +80,8 @@ class RealDelegate:
     def build(self) -> ProbeBuild:
         if self._build is not None:
             return self._build
-        layout = detect(self.tree.root, None) if self.tree.kind == "litert" else None
         try:
-            version = layout.shown_version if layout else detect(self.tree.root, None).shown_version
+            version = detect(self.tree.root, None).shown_version
         except UsageError:
             version = None  # a TFLite-only tree: no version file
         source: Dict[str, Any] = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import flatbuffers
@@ -871,25 +871,3 @@ def generate_specs(seed: int = 1, scale: float = 1.0) -> List[ModelSpec]:
         chains.add(chain)
     specs += [spec("chain", links=list(c)) for c in sorted(chains)]
     return specs
-
-
-def corpus(seed: int = 1, scale: float = 1.0) -> List[Tuple[ModelSpec, bytes]]:
-    """Every spec with its model; specs whose builder fails (a combination the family cannot express) are
-    left out, the same way on every machine."""
-    out = []
-    for s in generate_specs(seed, scale):
-        out.append((s, build_model(s)))
-    return out
-
-
-@dataclass
-class CorpusStats:
-    families: Dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, specs: Sequence[ModelSpec]) -> CorpusStats:
-        c = cls()
-        for s in specs:
-            key = s.family + (f":{s.p['op']}" if "op" in s.p else "")
-            c.families[key] = c.families.get(key, 0) + 1
-        return c
